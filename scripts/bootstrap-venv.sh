@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create the project's venv with the pinned tools (requirements.txt).
+# On a fresh Debian/Ubuntu host, python3's venv module may be missing: install it.
+set -euo pipefail
+venv="${1:-.venv}"
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    if command -v apt-get >/dev/null; then
+        as_root=""
+        [ "$(id -u)" -eq 0 ] || as_root="sudo"
+        $as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq python3-venv
+    else
+        echo "python3 has no venv module; install it (python3-venv) and run again" >&2
+        exit 1
+    fi
+fi
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --upgrade pip
+"$venv/bin/pip" install --quiet -r requirements.txt

@@ -1,0 +1,69 @@
+"""The image stays usable on its own, the seed's way (shared/spec/seed-image-README.md)."""
+
+from __future__ import annotations
+
+import socket
+
+import docker
+import pytest
+from conftest import Deployment, wait_healthy
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_image_serves_on_5005_with_no_arguments(
+    deployment: Deployment, docker_client: docker.DockerClient
+) -> None:
+    """`docker run -d -p 5005:5005 mlflow-server` (published on a free port here)."""
+    port = _free_port()
+    container = docker_client.containers.run(
+        deployment.image, detach=True, ports={"5005/tcp": ("127.0.0.1", port)}
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}")
+        container.reload()
+        assert container.attrs["Config"]["User"] not in ("", "0", "root")
+        logs = container.logs().decode()
+        assert "artifact storage: local at ./mlruns" in logs
+    finally:
+        container.remove(force=True, v=True)
+
+
+def test_standalone_build_without_mlflow_ver_fails_clearly(
+    deployment: Deployment, docker_client: docker.DockerClient
+) -> None:
+    try:
+        with pytest.raises(docker.errors.BuildError) as failure:
+            docker_client.images.build(path=str(deployment.build_dir), rm=True, forcerm=True)
+    finally:
+        docker_client.images.prune(
+            filters={"dangling": True, "label": "io.github.mlflow-server.stage=builder"}
+        )
+    log = "".join(str(chunk.get("stream", "")) for chunk in failure.value.build_log)
+    assert "MLFLOW_VER must be given" in log
+
+
+def test_installed_set_is_recorded_in_the_image(
+    deployment: Deployment, docker_client: docker.DockerClient
+) -> None:
+    image = docker_client.images.get(deployment.image)
+    assert image.labels["org.opencontainers.image.version"] == deployment.version
+    installed = docker_client.containers.run(
+        deployment.image, entrypoint=["cat", "/opt/mlflow/installed.txt"], remove=True
+    ).decode()
+    lock = (deployment.build_dir / "requirements.lock").read_text()
+    assert _pins(installed) == _pins(lock)
+
+
+def _pins(text: str) -> dict[str, str]:
+    """name -> version of every `name==version` line (extras and case dropped)."""
+    pins = {}
+    for line in text.splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.strip().split("==", 1)
+            pins[name.split("[")[0].lower().replace("_", "-")] = version
+    return pins

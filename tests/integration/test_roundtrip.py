@@ -1,0 +1,61 @@
+"""What a user of the deployed server relies on, checked with the real MLflow client."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+import uuid
+from pathlib import Path
+
+import docker
+from conftest import Deployment, wait_healthy
+from mlflow.tracking import MlflowClient
+
+
+def test_server_runs_the_requested_mlflow_release(deployment: Deployment) -> None:
+    with urllib.request.urlopen(f"{deployment.url}/version", timeout=10) as reply:
+        assert reply.read().decode().strip() == deployment.version
+
+
+def _read_back(client: MlflowClient, run_id: str, payload: bytes, tmp: Path) -> None:
+    run = client.get_run(run_id)
+    assert run.data.params == {"alpha": "0.5", "optimizer": "adam"}
+    assert run.data.metrics == {"rmse": 0.25}
+    assert [m.value for m in client.get_metric_history(run_id, "rmse")] == [0.5, 0.25]
+    assert run.info.status == "FINISHED"
+    # Proxied artifact storage: the client never sees the server's file system.
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")
+    assert [f.path for f in client.list_artifacts(run_id, "model")] == ["model/weights.bin"]
+    local = client.download_artifacts(run_id, "model/weights.bin", str(tmp))
+    assert Path(local).read_bytes() == payload
+
+
+def test_runs_and_artifacts_round_trip_and_survive_a_restart(
+    deployment: Deployment, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    client = MlflowClient(tracking_uri=deployment.url)
+    experiment_id = client.create_experiment(f"roundtrip-{uuid.uuid4().hex[:8]}")
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_param(run_id, "alpha", "0.5")
+    client.log_param(run_id, "optimizer", "adam")
+    client.log_metric(run_id, "rmse", 0.5, step=0)
+    client.log_metric(run_id, "rmse", 0.25, step=1)
+    payload = os.urandom(64 * 1024)
+    upload = tmp_path / "upload" / "weights.bin"
+    upload.parent.mkdir()
+    upload.write_bytes(payload)
+    client.log_artifact(run_id, str(upload), artifact_path="model")
+    client.set_terminated(run_id)
+
+    _read_back(client, run_id, payload, tmp_path / "before")
+
+    # The artifact went through the server into the host's data directory.
+    stored = [p for p in deployment.data_dir.rglob("weights.bin") if run_id in p.parts]
+    assert len(stored) == 1, f"artifact of run {run_id} not under {deployment.data_dir}"
+    assert stored[0].read_bytes() == payload
+    assert (deployment.data_dir / "mlflow.db").is_file()
+
+    docker_client.containers.get(deployment.container).restart(timeout=30)
+    wait_healthy(deployment.url)
+
+    _read_back(MlflowClient(tracking_uri=deployment.url), run_id, payload, tmp_path / "after")
