@@ -54,4 +54,4 @@ lock-tools: venv
 	sed -i '1i # Compiled from requirements.in by `make lock-tools` (uv pip compile); do not edit by hand.' requirements.txt
 
 bench: venv
-	python bench/build_size.py
+	python bench/build_size.py $(BENCH_ARGS)

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import docker
+import mlflow.artifacts
 from conftest import Deployment, wait_healthy
 from mlflow.tracking import MlflowClient
 
@@ -24,9 +25,17 @@ def _read_back(client: MlflowClient, run_id: str, payload: bytes, tmp: Path) -> 
     assert [m.value for m in client.get_metric_history(run_id, "rmse")] == [0.5, 0.25]
     assert run.info.status == "FINISHED"
     # Proxied artifact storage: the client never sees the server's file system.
-    assert run.info.artifact_uri.startswith("mlflow-artifacts:")
-    assert [f.path for f in client.list_artifacts(run_id, "model")] == ["model/weights.bin"]
-    local = client.download_artifacts(run_id, "model/weights.bin", str(tmp))
+    # Addressed by the run's artifact URI, not runs:/, which a 3.x client resolves
+    # through the logged-models API that 2.x servers do not have.
+    artifacts = run.info.artifact_uri
+    assert artifacts.startswith("mlflow-artifacts:")
+    listed = mlflow.artifacts.list_artifacts(artifact_uri=f"{artifacts}/model")
+    assert [(f.path.rsplit("/", 1)[-1], f.file_size) for f in listed] == [
+        ("weights.bin", len(payload))
+    ]
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"{artifacts}/model/weights.bin", dst_path=str(tmp)
+    )
     assert Path(local).read_bytes() == payload
 
 
@@ -47,6 +56,7 @@ def test_runs_and_artifacts_round_trip_and_survive_a_restart(
     client.log_artifact(run_id, str(upload), artifact_path="model")
     client.set_terminated(run_id)
 
+    mlflow.set_tracking_uri(deployment.url)
     _read_back(client, run_id, payload, tmp_path / "before")
 
     # The artifact went through the server into the host's data directory.
