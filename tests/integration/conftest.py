@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+import boto3
 import docker
 import pytest
 
@@ -21,6 +25,48 @@ class Deployment:
     build_dir: Path
     container: str
     image: str
+    artifact_store: str  # "local", "s3://bucket" or "gs://bucket"
+    store_endpoint: str
+    s3_key: str
+    s3_secret: str = field(repr=False)
+    inventory: str = ""
+
+    def stored_artifacts(self, run_id: str) -> dict[str, bytes]:
+        """Artifacts of the run as the artifact store holds them: path -> content."""
+        if self.artifact_store == "local":
+            return {
+                str(p.relative_to(self.data_dir)): p.read_bytes()
+                for p in self.data_dir.rglob("*")
+                if p.is_file() and run_id in p.parts
+            }
+        bucket = self.artifact_store.split("://", 1)[1]
+        if self.artifact_store.startswith("s3://"):
+            s3 = self.s3_client()
+            listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+            return {
+                o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+                for o in listed
+                if f"/{run_id}/" in o["Key"]
+            }
+        base = f"{self.store_endpoint}/storage/v1/b/{bucket}/o"
+        with urllib.request.urlopen(base, timeout=10) as reply:
+            names = [o["name"] for o in json.load(reply).get("items", [])]
+        out = {}
+        for name in names:
+            if f"/{run_id}/" in name:
+                url = f"{self.store_endpoint}/download/storage/v1/b/{bucket}/o/"
+                with urllib.request.urlopen(url + quote(name, safe="") + "?alt=media") as r:
+                    out[name] = r.read()
+        return out
+
+    def s3_client(self, secret: str | None = None) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.store_endpoint,
+            aws_access_key_id=self.s3_key,
+            aws_secret_access_key=secret or self.s3_secret,
+            region_name="us-east-1",
+        )
 
 
 def _env(name: str) -> str:
@@ -39,6 +85,11 @@ def deployment() -> Deployment:
         build_dir=Path(_env("MLFLOW_TEST_BUILD_DIR")),
         container=_env("MLFLOW_TEST_CONTAINER"),
         image=_env("MLFLOW_TEST_IMAGE"),
+        artifact_store=_env("MLFLOW_TEST_ARTIFACT_STORE"),
+        store_endpoint=os.environ.get("MLFLOW_TEST_STORE_ENDPOINT", ""),
+        s3_key=os.environ.get("MLFLOW_TEST_S3_KEY", ""),
+        s3_secret=os.environ.get("MLFLOW_TEST_S3_SECRET", ""),
+        inventory=os.environ.get("MLFLOW_TEST_INVENTORY", ""),
     )
 
 
@@ -60,3 +111,10 @@ def wait_healthy(url: str, timeout: float = 120.0) -> float:
             last_error = str(error)
         time.sleep(0.5)
     raise AssertionError(f"{url}/health did not answer OK within {timeout} s ({last_error})")
+
+
+def assert_no_secret(text: str, *secrets: str) -> None:
+    """Fail, naming the lines but never printing the secret, when text holds one."""
+    for secret in filter(None, secrets):
+        lines = [n for n, line in enumerate(text.splitlines(), 1) if secret in line]
+        assert not lines, f"a secret is printed on output lines {lines[:10]}"

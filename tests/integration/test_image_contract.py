@@ -8,6 +8,8 @@ import docker
 import pytest
 from conftest import Deployment, wait_healthy
 
+pytestmark = pytest.mark.image
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

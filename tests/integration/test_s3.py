@@ -1,0 +1,114 @@
+"""ECS (S3-compatible) storage: credentials stay secret, a wrong one cannot take the
+server down, a missing one falls back to local storage with a warning."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import docker
+import mlflow.artifacts
+import pytest
+from conftest import Deployment, assert_no_secret, wait_healthy
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.s3
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def deploy(deployment: Deployment, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """Run the site playbook against the scenario's inventory, as an operator would."""
+    return subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ansible-playbook")), "-v",
+            "-i", deployment.inventory,
+            "-e", json.dumps(overrides),
+            str(ROOT / "playbooks/site.yml"),
+        ],
+        cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+    )  # fmt: skip
+
+
+def log_artifact(deployment: Deployment, tmp_path: Path) -> tuple[str, bytes]:
+    client = MlflowClient(tracking_uri=deployment.url)
+    experiment = client.get_experiment_by_name("s3-checks") or client.get_experiment(
+        client.create_experiment("s3-checks")
+    )
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    payload = os.urandom(4096)
+    upload = tmp_path / "weights.bin"
+    upload.write_bytes(payload)
+    client.log_artifact(run_id, str(upload), artifact_path="model")
+    mlflow.set_tracking_uri(deployment.url)
+    back = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"{client.get_run(run_id).info.artifact_uri}/model/weights.bin",
+        dst_path=str(tmp_path / "back"),
+    )
+    assert Path(back).read_bytes() == payload
+    return run_id, payload
+
+
+def container_env(deployment: Deployment) -> dict[str, str]:
+    attrs = docker.from_env().containers.get(deployment.container).attrs
+    return dict(item.split("=", 1) for item in attrs["Config"]["Env"])
+
+
+def test_the_secret_is_not_in_the_image(deployment: Deployment) -> None:
+    image = docker.from_env().images.get(deployment.image)
+    history = json.dumps(image.history()) + json.dumps(image.attrs["Config"])
+    assert_no_secret(history, deployment.s3_secret, deployment.s3_key)
+
+
+def test_the_secret_is_not_written_under_the_data_dir(deployment: Deployment) -> None:
+    root = deployment.data_dir.parent
+    for path in root.rglob("*"):
+        if path.is_file() and path.stat().st_size < 10_000_000:
+            found = deployment.s3_secret.encode() in path.read_bytes()
+            assert not found, f"the S3 secret is written in {path}"
+
+
+def test_a_wrong_secret_fails_the_deploy_and_the_server_keeps_serving(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    before = docker.from_env().containers.get(deployment.container).attrs["Image"]
+    result = deploy(deployment, mlflow_server_aws_secret_access_key=wrong)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, "the deploy with a wrong secret succeeded"
+    assert "is back in service" in output
+    assert "mlflow-artifacts/artifacts" in output  # the artifact store probe caught it
+    assert_no_secret(output, wrong, deployment.s3_secret)
+    wait_healthy(deployment.url)
+    assert docker.from_env().containers.get(deployment.container).attrs["Image"] == before
+    assert container_env(deployment)["AWS_SECRET_ACCESS_KEY"] == deployment.s3_secret
+    run_id, payload = log_artifact(deployment, tmp_path)
+    assert list(deployment.stored_artifacts(run_id).values()) == [payload]
+
+
+def test_a_missing_endpoint_falls_back_to_local_storage_with_a_warning(
+    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This client process learnt from the S3-backed server that it serves presigned
+    # downloads; the same URL served from local storage does not.
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+    result = deploy(deployment, mlflow_server_s3_endpoint_url="")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:].replace(deployment.s3_secret, "***")
+    assert "[WARNING]" in output
+    assert "needs mlflow_server_s3_endpoint_url" in output
+    assert_no_secret(output, deployment.s3_secret)
+    assert container_env(deployment)["ARTIFACT_BACKEND"] == ""
+    run_id, payload = log_artifact(deployment, tmp_path)
+    local = [p for p in deployment.data_dir.rglob("weights.bin") if run_id in p.parts]
+    assert [p.read_bytes() for p in local] == [payload]
+
+    restored = deploy(deployment)
+    output = restored.stdout + restored.stderr
+    assert restored.returncode == 0, output[-3000:].replace(deployment.s3_secret, "***")
+    assert_no_secret(output, deployment.s3_secret)
+    assert container_env(deployment)["ARTIFACT_BACKEND"] == "ECS"
