@@ -37,6 +37,7 @@ molecule: venv
 	@passed=0; failed=0; failures=""; \
 	for s in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$s"; start=$$(date +%s); \
+	  molecule reset -s $$s >/dev/null 2>&1 || true; \
 	  if molecule test -s $$s; then passed=$$((passed + 1)); \
 	  else failed=$$((failed + 1)); failures="$$failures $$s"; fi; \
 	  echo "=== $$s took $$(( $$(date +%s) - start )) s"; \

@@ -42,7 +42,9 @@ def build(client: docker.DockerClient, path: Path, tag: str, version: str) -> tu
 def imports(client: docker.DockerClient, tag: str) -> str:
     try:
         client.containers.run(
-            tag, entrypoint=["python", "-c", "import mlflow.server.handlers"], remove=True
+            tag,
+            entrypoint=["python", "-c", "import mlflow.store.tracking.sqlalchemy_store"],
+            remove=True,
         )
         return "imports"
     except docker.errors.ContainerError as error:
@@ -72,7 +74,7 @@ def main() -> None:
     locked_size, locked_time = build(client, args.build_dir, f"bench-locked:{version}", version)
     mb = 1024 * 1024
     print(f"MLflow {version} on {base.group(1)}")
-    print(f"{'build':<34}{'size MB':>9}{'cold build s':>14}  server")
+    print(f"{'build':<34}{'size MiB':>9}{'cold build s':>14}  server")
     print(
         f"{'seed (1 stage, unpinned)':<34}{seed_size / mb:>9.0f}{seed_time:>14.1f}  "
         f"{imports(client, f'bench-seed:{version}')}"

@@ -2,6 +2,7 @@
 """Start and stop the object-store emulators the Molecule scenarios test against.
 
     emulators.py s3 start  --dir D --port 8333 --access-key K --secret-key S --bucket B
+                           [--tls-cert C --tls-key K --ca CA]   # HTTPS
     emulators.py gcs start --dir D --port 4443 --bucket B
     emulators.py s3|gcs stop --dir D
 
@@ -85,13 +86,16 @@ def start_s3(args: argparse.Namespace) -> None:
                 "server", f"-dir={state}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-master.port={base}", f"-volume.port={base + 1}", f"-filer.port={base + 2}",
                 "-s3", f"-s3.port={args.port}", f"-s3.config={config}",
+                *([f"-s3.cert.file={args.tls_cert}", f"-s3.key.file={args.tls_key}"]
+                  if args.tls_cert else []),
             ],
             state,
         )  # fmt: skip
     _wait_port(args.port)
     s3 = boto3.client(
         "s3",
-        endpoint_url=f"http://127.0.0.1:{args.port}",
+        endpoint_url=f"{'https' if args.tls_cert else 'http'}://127.0.0.1:{args.port}",
+        verify=args.ca or None,
         aws_access_key_id=args.access_key,
         aws_secret_access_key=args.secret_key,
         region_name="us-east-1",
@@ -159,6 +163,9 @@ def main() -> None:
     parser.add_argument("--bucket", default="mlflow")
     parser.add_argument("--access-key", default="")
     parser.add_argument("--secret-key", default="")
+    parser.add_argument("--tls-cert", default="", help="serve S3 over HTTPS with this cert")
+    parser.add_argument("--tls-key", default="")
+    parser.add_argument("--ca", default="", help="CA bundle that verifies --tls-cert")
     args = parser.parse_args()
     if args.action == "stop":
         stop(args)

@@ -30,6 +30,7 @@ class Deployment:
     s3_key: str
     s3_secret: str = field(repr=False)
     inventory: str = ""
+    s3_ca: str = ""
 
     def stored_artifacts(self, run_id: str) -> dict[str, bytes]:
         """Artifacts of the run as the artifact store holds them: path -> content."""
@@ -66,6 +67,7 @@ class Deployment:
             aws_access_key_id=self.s3_key,
             aws_secret_access_key=secret or self.s3_secret,
             region_name="us-east-1",
+            verify=self.s3_ca or None,
         )
 
 
@@ -90,6 +92,7 @@ def deployment() -> Deployment:
         s3_key=os.environ.get("MLFLOW_TEST_S3_KEY", ""),
         s3_secret=os.environ.get("MLFLOW_TEST_S3_SECRET", ""),
         inventory=os.environ.get("MLFLOW_TEST_INVENTORY", ""),
+        s3_ca=os.environ.get("MLFLOW_TEST_S3_CA", ""),
     )
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.s3
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def deploy(deployment: Deployment, **overrides: str) -> subprocess.CompletedProcess[str]:
+def deploy(deployment: Deployment, **overrides: str | bool) -> subprocess.CompletedProcess[str]:
     """Run the site playbook against the scenario's inventory, as an operator would."""
     return subprocess.run(
         [
@@ -91,11 +91,8 @@ def test_a_wrong_secret_fails_the_deploy_and_the_server_keeps_serving(
 
 
 def test_a_missing_endpoint_falls_back_to_local_storage_with_a_warning(
-    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    deployment: Deployment, tmp_path: Path
 ) -> None:
-    # This client process learnt from the S3-backed server that it serves presigned
-    # downloads; the same URL served from local storage does not.
-    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
     result = deploy(deployment, mlflow_server_s3_endpoint_url="")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:].replace(deployment.s3_secret, "***")
@@ -112,3 +109,34 @@ def test_a_missing_endpoint_falls_back_to_local_storage_with_a_warning(
     assert restored.returncode == 0, output[-3000:].replace(deployment.s3_secret, "***")
     assert_no_secret(output, deployment.s3_secret)
     assert container_env(deployment)["ARTIFACT_BACKEND"] == "ECS"
+
+
+def test_tls_verification_can_be_turned_off_for_self_signed_stores(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    result = deploy(deployment, mlflow_server_s3_ca_bundle="", mlflow_server_s3_ignore_tls=True)
+    assert result.returncode == 0, result.stdout[-3000:].replace(deployment.s3_secret, "***")
+    env = container_env(deployment)
+    assert env["MLFLOW_S3_IGNORE_TLS"] == "true"
+    assert "AWS_CA_BUNDLE" not in env
+    run_id, payload = log_artifact(deployment, tmp_path)
+    assert list(deployment.stored_artifacts(run_id).values()) == [payload]
+
+    restored = deploy(deployment)
+    assert restored.returncode == 0, restored.stdout[-3000:].replace(deployment.s3_secret, "***")
+    assert "AWS_CA_BUNDLE" in container_env(deployment)
+
+
+def test_an_untrusted_endpoint_fails_the_deploy_and_the_server_keeps_serving(
+    deployment: Deployment,
+) -> None:
+    """Neither the CA bundle nor TLS verification off: the store's certificate is refused."""
+    before = docker.from_env().containers.get(deployment.container).attrs["Image"]
+    result = deploy(deployment, mlflow_server_s3_ca_bundle="")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, "a deploy that cannot verify the store succeeded"
+    assert "is back in service" in output
+    assert "CERTIFICATE_VERIFY_FAILED" in output or "SSL" in output
+    wait_healthy(deployment.url)
+    assert docker.from_env().containers.get(deployment.container).attrs["Image"] == before
+    assert "AWS_CA_BUNDLE" in container_env(deployment)
