@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,9 @@ class Deployment:
     s3_secret: str = field(repr=False)
     inventory: str = ""
     s3_ca: str = ""
+    host: str = ""
+    auth_username: str = ""
+    auth_password: str = field(default="", repr=False)
 
     def stored_artifacts(self, run_id: str) -> dict[str, bytes]:
         """Artifacts of the run as the artifact store holds them: path -> content."""
@@ -93,7 +98,36 @@ def deployment() -> Deployment:
         s3_secret=os.environ.get("MLFLOW_TEST_S3_SECRET", ""),
         inventory=os.environ.get("MLFLOW_TEST_INVENTORY", ""),
         s3_ca=os.environ.get("MLFLOW_TEST_S3_CA", ""),
+        host=os.environ.get("MLFLOW_TEST_HOST", ""),
+        auth_username=os.environ.get("MLFLOW_TEST_AUTH_USERNAME", ""),
+        auth_password=os.environ.get("MLFLOW_TEST_AUTH_PASSWORD", ""),
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def client_login(deployment: Deployment) -> Iterator[None]:
+    """On a basic-auth server the real client logs in as users configure it:
+    MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD."""
+    names = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+    saved = {name: os.environ.get(name) for name in names}
+    if deployment.auth_username:
+        login = (deployment.auth_username, deployment.auth_password)
+        os.environ.update(zip(names, login, strict=True))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def open_api(deployment: Deployment, path: str) -> Any:
+    """GET {url}{path}, logged in as the admin on a basic-auth server."""
+    request = urllib.request.Request(f"{deployment.url}{path}")
+    if deployment.auth_username:
+        login = f"{deployment.auth_username}:{deployment.auth_password}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(login).decode())
+    return urllib.request.urlopen(request, timeout=10)
 
 
 @pytest.fixture(scope="session")

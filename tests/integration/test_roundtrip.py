@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-import urllib.request
 import uuid
 from pathlib import Path
 
 import docker
 import mlflow.artifacts
-from conftest import Deployment, wait_healthy
+from conftest import Deployment, open_api, wait_healthy
 from mlflow.tracking import MlflowClient
 
 
 def test_server_runs_the_requested_mlflow_release(deployment: Deployment) -> None:
-    with urllib.request.urlopen(f"{deployment.url}/version", timeout=10) as reply:
+    with open_api(deployment, "/version") as reply:
         assert reply.read().decode().strip() == deployment.version
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import subprocess
 from pathlib import Path
@@ -107,3 +108,104 @@ def test_entrypoint_is_posix_sh(fake_mlflow: Path) -> None:
     if not os.path.exists("/bin/dash"):
         pytest.skip("dash is not installed")
     subprocess.run(["/bin/dash", "-n", str(ENTRYPOINT)], check=True)
+
+
+@pytest.fixture()
+def auth_mlflow(tmp_path: Path) -> Path:
+    """An `mlflow` that shows what basic-auth would read: its env and its ini."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "mlflow"
+    script.write_text(
+        "#!/bin/sh\n"
+        'echo "config=${MLFLOW_AUTH_CONFIG_PATH:-}"\n'
+        'echo "key=${MLFLOW_FLASK_SERVER_SECRET_KEY:-}"\n'
+        'echo "password-env=${AUTH_PASSWORD:-}"\n'
+        'if [ -f "${MLFLOW_AUTH_CONFIG_PATH:-}" ]; then\n'
+        '  stat -c "mode=%a" "$MLFLOW_AUTH_CONFIG_PATH"; cat "$MLFLOW_AUTH_CONFIG_PATH"\n'
+        "fi\n"
+    )
+    script.chmod(0o755)
+    return bin_dir
+
+
+def run_auth(bin_dir: Path, cwd: Path, args: list[str], **env: str) -> tuple[str, str]:
+    result = subprocess.run(
+        ["sh", str(ENTRYPOINT), *args],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "TMPDIR": str(cwd), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout, result.stderr
+
+
+SEED_ADMIN = {
+    "AUTH_USERNAME": "fake-admin",
+    "AUTH_PASSWORD": "fake-pass%word-123",
+    "AUTH_DATABASE_URL": "sqlite:////mlflow/auth.db",
+}
+
+
+@pytest.mark.parametrize("flag", [["--app-name", "basic-auth"], ["--app-name=basic-auth"]])
+def test_seed_admin_renders_a_private_ini_with_no_permissions(
+    auth_mlflow: Path, tmp_path: Path, flag: list[str]
+) -> None:
+    out, err = run_auth(auth_mlflow, tmp_path, ["--port", "5005", *flag], **SEED_ADMIN)
+    config = next(line for line in out.splitlines() if line.startswith("config="))
+    ini_path = config.split("=", 1)[1]
+    assert ini_path.startswith(str(tmp_path))
+    assert "mode=600" in out
+    parser = configparser.ConfigParser()
+    parser.read_string(out.split("mode=600\n", 1)[1])
+    assert dict(parser["mlflow"]) == {
+        "default_permission": "NO_PERMISSIONS",
+        "database_uri": "sqlite:////mlflow/auth.db",
+        "admin_username": "fake-admin",
+        "admin_password": "fake-pass%word-123",
+    }
+    assert "password-env=\n" in out  # not left in the server's environment
+    assert "fake-pass" not in err
+    assert "basic-auth: admin fake-admin" in err
+
+
+@pytest.mark.parametrize("missing", sorted(SEED_ADMIN))
+def test_an_incomplete_seed_admin_leaves_mlflows_defaults(
+    auth_mlflow: Path, tmp_path: Path, missing: str
+) -> None:
+    env = {k: v for k, v in SEED_ADMIN.items() if k != missing}
+    out, err = run_auth(auth_mlflow, tmp_path, ["--app-name", "basic-auth"], **env)
+    assert "config=\n" in out
+    assert f"(missing: {missing})" in err
+
+
+def test_flask_secret_key_is_generated_once_and_kept(auth_mlflow: Path, tmp_path: Path) -> None:
+    first, err = run_auth(auth_mlflow, tmp_path, ["--app-name", "basic-auth"])
+    second, _ = run_auth(auth_mlflow, tmp_path, ["--app-name", "basic-auth"])
+    key = next(line for line in first.splitlines() if line.startswith("key="))
+    assert len(key) > len("key=") + 32
+    assert key in second.splitlines()
+    assert oct((tmp_path / ".flask-secret-key").stat().st_mode & 0o777) == "0o600"
+    assert "generated the Flask secret key" in err
+
+
+def test_flask_secret_key_file_is_read(auth_mlflow: Path, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("fake-key-from-file")
+    out, _ = run_auth(
+        auth_mlflow,
+        tmp_path,
+        ["--app-name", "basic-auth"],
+        MLFLOW_FLASK_SERVER_SECRET_KEY_FILE=str(key_file),
+        MLFLOW_AUTH_CONFIG_PATH="/run/secrets/basic_auth.ini",
+    )
+    assert "key=fake-key-from-file" in out.splitlines()
+    assert "config=/run/secrets/basic_auth.ini" in out.splitlines()
+    assert not (tmp_path / ".flask-secret-key").exists()
+
+
+def test_without_basic_auth_nothing_about_auth_happens(auth_mlflow: Path, tmp_path: Path) -> None:
+    out, err = run_auth(auth_mlflow, tmp_path, ["--port", "5005"], **SEED_ADMIN)
+    assert "config=\n" in out and "key=\n" in out
+    assert "basic-auth" not in err

@@ -55,7 +55,11 @@ def test_every_option_is_prefixed_and_described(role: str) -> None:
 
 def test_secrets_have_no_default_and_are_no_log() -> None:
     options = _spec("mlflow_server")["main"]["options"]
-    for name in ("mlflow_server_aws_secret_access_key", "mlflow_server_auth_password"):
+    for name in (
+        "mlflow_server_aws_secret_access_key",
+        "mlflow_server_auth_password",
+        "mlflow_server_flask_secret_key",
+    ):
         assert options[name].get("no_log") is True
         assert "default" not in options[name]
 

@@ -8,6 +8,12 @@
 # Every argument is passed on to `mlflow server`; --host 0.0.0.0 is added when none is
 # given, so the seed's `docker run ... mlflow-server --port 5005 --app-name basic-auth`
 # is reachable through the published port.
+# With --app-name basic-auth and no MLFLOW_AUTH_CONFIG_PATH (the image on its own):
+#   AUTH_USERNAME, AUTH_PASSWORD and AUTH_DATABASE_URL all set -> that admin, non-admin
+#   users get NO_PERMISSIONS (an ini rendered into a private temp dir); otherwise
+#   MLflow's own defaults for the release (said on stderr).
+#   MLFLOW_FLASK_SERVER_SECRET_KEY (2.20.2+) comes from MLFLOW_FLASK_SERVER_SECRET_KEY_FILE,
+#   else from ./.flask-secret-key in the data volume, generated once (mode 0600).
 set -eu
 
 say() { echo "mlflow-entrypoint: $*" >&2; }
@@ -48,11 +54,61 @@ fi
 say "artifact storage: ${backend:-local} at $ARTIFACT_URL"
 
 host_given=false
+basic_auth=false
+previous=""
 for arg in "$@"; do
     case "$arg" in
         --host | --host=* | -h) host_given=true ;;
+        --app-name=basic-auth) basic_auth=true ;;
     esac
+    if [ "$previous" = "--app-name" ] && [ "$arg" = "basic-auth" ]; then
+        basic_auth=true
+    fi
+    previous="$arg"
 done
+
+# configparser reads "%" as interpolation: write it as "%%".
+ini_value() { printf '%s' "$1" | sed 's/%/%%/g'; }
+
+if [ "$basic_auth" = true ]; then
+    if [ -z "${MLFLOW_FLASK_SERVER_SECRET_KEY:-}" ]; then
+        if [ -n "${MLFLOW_FLASK_SERVER_SECRET_KEY_FILE:-}" ]; then
+            MLFLOW_FLASK_SERVER_SECRET_KEY=$(cat "$MLFLOW_FLASK_SERVER_SECRET_KEY_FILE")
+        else
+            key_file=./.flask-secret-key
+            if [ ! -s "$key_file" ]; then
+                (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' >"$key_file")
+                say "generated the Flask secret key of basic-auth into $key_file"
+            fi
+            MLFLOW_FLASK_SERVER_SECRET_KEY=$(cat "$key_file")
+        fi
+        export MLFLOW_FLASK_SERVER_SECRET_KEY
+    fi
+    if [ -n "${MLFLOW_AUTH_CONFIG_PATH:-}" ]; then
+        say "basic-auth: config $MLFLOW_AUTH_CONFIG_PATH"
+    else
+        missing=""
+        need AUTH_USERNAME AUTH_PASSWORD AUTH_DATABASE_URL
+        if [ -z "$missing" ]; then
+            auth_dir=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/mlflow-auth.XXXXXX")
+            (
+                umask 077
+                {
+                    printf '[mlflow]\n'
+                    printf 'default_permission = NO_PERMISSIONS\n'
+                    printf 'database_uri = %s\n' "$(ini_value "$AUTH_DATABASE_URL")"
+                    printf 'admin_username = %s\n' "$(ini_value "$AUTH_USERNAME")"
+                    printf 'admin_password = %s\n' "$(ini_value "$AUTH_PASSWORD")"
+                } >"$auth_dir/basic_auth.ini"
+            )
+            export MLFLOW_AUTH_CONFIG_PATH="$auth_dir/basic_auth.ini"
+            say "basic-auth: admin $AUTH_USERNAME, auth database $AUTH_DATABASE_URL, default permission NO_PERMISSIONS"
+        else
+            say "basic-auth: AUTH_USERNAME, AUTH_PASSWORD and AUTH_DATABASE_URL are not all set (missing:$missing): MLflow's default admin and permissions"
+        fi
+    fi
+    unset AUTH_PASSWORD
+fi
 if [ "$host_given" = false ]; then
     set -- --host 0.0.0.0 "$@"
 fi

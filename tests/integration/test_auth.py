@@ -1,0 +1,269 @@
+"""basic-auth as users meet it: the auth scenario, once per MLflow release it deploys."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import socket
+import stat
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from conftest import Deployment, assert_no_secret, wait_healthy
+from mlflow.tracking import MlflowClient
+from packaging.version import Version
+
+pytestmark = pytest.mark.auth
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def call(
+    url: str,
+    path: str,
+    auth: tuple[str, str] | None = None,
+    method: str = "GET",
+    body: dict[str, Any] | None = None,
+) -> tuple[int, Any]:
+    """One REST call; (status, parsed JSON or text)."""
+    request = urllib.request.Request(f"{url}{path}", method=method)
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, data=data, timeout=20) as reply:
+            status, raw = reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def grant_read(url: str, admin: tuple[str, str], version: str, user: str, experiment: str) -> None:
+    """The experiment-permission API of the release (replaced in 3.13.0)."""
+    if Version(version) >= Version("3.13.0"):
+        path = "/api/3.0/mlflow/users/permissions/grant"
+        body = {"username": user, "resource_type": "experiment", "resource_id": experiment}
+    else:
+        path = "/api/2.0/mlflow/experiments/permissions/create"
+        body = {"username": user, "experiment_id": experiment}
+    status, reply = call(url, path, admin, "POST", {**body, "permission": "READ"})
+    assert status == 200, reply
+
+
+def check_access_control(url: str, admin: tuple[str, str], version: str, experiment: str) -> None:
+    """A new user reads nothing (NO_PERMISSIONS) until granted READ, then reads, not writes."""
+    user = (f"reader-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(18))
+    new_user = {"username": user[0], "password": user[1]}
+    status, reply = call(url, "/api/2.0/mlflow/users/create", admin, "POST", new_user)
+    assert status == 200, reply
+    get = f"/api/2.0/mlflow/experiments/get?experiment_id={experiment}"
+    assert call(url, get, user)[0] == 403
+    grant_read(url, admin, version, user[0], experiment)
+    status, reply = call(url, get, user)
+    assert status == 200, reply
+    assert reply["experiment"]["experiment_id"] == experiment
+    create_run = {"experiment_id": experiment}
+    assert call(url, "/api/2.0/mlflow/runs/create", user, "POST", create_run)[0] == 403
+
+
+def test_anonymous_requests_are_refused_but_health_is_open(deployment: Deployment) -> None:
+    assert call(deployment.url, "/api/2.0/mlflow/experiments/search?max_results=1")[0] == 401
+    status, body = call(deployment.url, "/health")
+    assert (status, body.strip()) == (200, "OK")
+
+
+def test_admin_logs_runs_with_the_mlflow_client_and_users_need_a_grant(
+    deployment: Deployment,
+) -> None:
+    """The client logs in from MLFLOW_TRACKING_USERNAME/PASSWORD (conftest.client_login)."""
+    client = MlflowClient(tracking_uri=deployment.url)
+    experiment = client.create_experiment(f"auth-{uuid.uuid4().hex[:8]}")
+    run_id = client.create_run(experiment).info.run_id
+    client.log_param(run_id, "alpha", "0.5")
+    client.log_metric(run_id, "rmse", 0.25)
+    client.set_terminated(run_id)
+    run = client.get_run(run_id)
+    assert (run.data.params, run.data.metrics) == ({"alpha": "0.5"}, {"rmse": 0.25})
+
+    admin = (deployment.auth_username, deployment.auth_password)
+    check_access_control(deployment.url, admin, deployment.version, experiment)
+
+
+def _accepts(deployment: Deployment, password: str) -> bool:
+    path = f"/api/2.0/mlflow/users/get?username={deployment.auth_username}"
+    status, _ = call(deployment.url, path, (deployment.auth_username, password))
+    assert status in (200, 401), status
+    return status == 200
+
+
+def _deploy(deployment: Deployment, tmp: Path, password: str | None, *options: str) -> str:
+    """`ansible-playbook -v playbooks/site.yml` on this host, as an operator runs it."""
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        "-v",
+        "-i",
+        deployment.inventory,
+        "--limit",
+        deployment.host,
+        str(ROOT / "playbooks/site.yml"),
+        *options,
+    ]
+    if password is not None:
+        # The inventory's new value, as a vars file only root can read (never argv).
+        extra = tmp / f"vars-{uuid.uuid4().hex[:6]}.json"
+        extra.touch(mode=0o600)
+        extra.write_text(json.dumps({"mlflow_server_auth_password": password}))
+        command += ["-e", f"@{extra}"]
+    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:].replace(deployment.auth_password, "***")
+    return output
+
+
+def _recap_changed(output: str, host: str) -> int:
+    """The `changed=` count of the host's PLAY RECAP line."""
+    line = next(x for x in output.splitlines() if x.startswith(f"{host} ") and "changed=" in x)
+    return int(line.split("changed=")[1].split()[0])
+
+
+def test_a_new_password_in_the_inventory_is_rotated_and_never_printed(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    old = deployment.auth_password
+    new = secrets.token_urlsafe(18) + "%new"
+    assert _accepts(deployment, old)
+
+    checked = _deploy(deployment, tmp_path, new, "--check")
+    assert _recap_changed(checked, deployment.host) > 0, "check mode hid the pending change"
+    assert _accepts(deployment, old) and not _accepts(deployment, new)
+
+    rotated = _deploy(deployment, tmp_path, new)
+    assert _accepts(deployment, new)
+    assert not _accepts(deployment, old)
+
+    back = _deploy(deployment, tmp_path, None)
+    assert _accepts(deployment, old) and not _accepts(deployment, new)
+    # What the next run logs in with: the inventory's password again (idempotence
+    # itself is molecule's own step).
+    ini = (deployment.data_dir.parent / "config/basic_auth.ini").read_text()
+    assert f"admin_password = {ini_escaped(old)}\n" in ini
+    for output in (checked, rotated, back):
+        assert_no_secret(output, old, new, ini_escaped(old), ini_escaped(new))
+
+
+def ini_escaped(value: str) -> str:
+    """How basic_auth.ini carries a value (configparser interpolation)."""
+    return value.replace("%", "%%")
+
+
+def test_the_password_is_only_in_the_private_ini(
+    deployment: Deployment, docker_client: docker.DockerClient
+) -> None:
+    forms = (deployment.auth_password, ini_escaped(deployment.auth_password))
+    container = docker_client.containers.get(deployment.container)
+    assert_no_secret(json.dumps(container.attrs), *forms)
+    image = docker_client.images.get(container.attrs["Config"]["Image"])
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", image.id], capture_output=True, text=True, check=True
+    ).stdout
+    assert_no_secret(history + json.dumps(image.attrs), *forms)
+
+    root = deployment.data_dir.parent  # build/, config/ and data/
+    files = [p for p in root.rglob("*") if p.is_file()]
+    holding = sorted(
+        str(p.relative_to(root)) for p in files if any(f.encode() in p.read_bytes() for f in forms)
+    )
+    assert holding == ["config/basic_auth.ini"]
+    info = (root / "config/basic_auth.ini").stat()
+    assert stat.S_IMODE(info.st_mode) == 0o600
+    assert info.st_uid == info.st_gid == 10001
+    key = (root / "config/flask-secret-key").stat()
+    assert stat.S_IMODE(key.st_mode) == 0o600
+    assert key.st_size >= 32
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_image_alone_renders_its_ini_from_the_seed_variables(
+    deployment: Deployment, docker_client: docker.DockerClient
+) -> None:
+    """`docker run ... mlflow-server --port 5005 --app-name basic-auth` with AUTH_*."""
+    admin = ("seed-admin", secrets.token_urlsafe(18) + "%x")
+    port = _free_port()
+    container = docker_client.containers.run(
+        deployment.image,
+        command=["--port", "5005", "--app-name", "basic-auth"],
+        environment={
+            "AUTH_USERNAME": admin[0],
+            "AUTH_PASSWORD": admin[1],
+            "AUTH_DATABASE_URL": "sqlite:////mlflow/seed-auth.db",
+        },
+        detach=True,
+        ports={"5005/tcp": ("127.0.0.1", port)},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url)
+        assert call(url, "/api/2.0/mlflow/experiments/search?max_results=1")[0] == 401
+        status, reply = call(
+            url, "/api/2.0/mlflow/experiments/create", admin, "POST", {"name": "seed"}
+        )
+        assert status == 200, reply
+        check_access_control(url, admin, deployment.version, reply["experiment_id"])
+        logs = container.logs().decode()
+        assert f"basic-auth: admin {admin[0]}" in logs
+        assert_no_secret(logs, admin[1])
+    finally:
+        container.remove(force=True, v=True)
+
+
+def test_image_alone_without_the_seed_variables_uses_the_release_defaults(
+    deployment: Deployment, docker_client: docker.DockerClient
+) -> None:
+    """2.x: admin/password and READ for all; 3.16.1+: MLflow refuses, having no default."""
+    port = _free_port()
+    container = docker_client.containers.run(
+        deployment.image,
+        command=["--port", "5005", "--app-name", "basic-auth"],
+        detach=True,
+        ports={"5005/tcp": ("127.0.0.1", port)},
+    )
+    try:
+        logs_said = "AUTH_USERNAME, AUTH_PASSWORD and AUTH_DATABASE_URL are not all set"
+        if Version(deployment.version) >= Version("3.16.1"):
+            assert container.wait(timeout=120)["StatusCode"] != 0
+            logs = container.logs().decode()
+            assert logs_said in logs
+            assert "needs a password to create the admin user" in logs
+            return
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url)
+        default = "password" if Version(deployment.version) < Version("2.22.0") else "password1234"
+        status, reply = call(
+            url, "/api/2.0/mlflow/experiments/create", ("admin", default), "POST", {"name": "d"}
+        )
+        assert status == 200, reply
+        assert logs_said in container.logs().decode()
+    finally:
+        container.remove(force=True, v=True)
