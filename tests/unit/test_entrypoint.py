@@ -14,11 +14,15 @@ ENTRYPOINT = Path(__file__).resolve().parents[2] / "roles/mlflow_server/files/en
 
 @pytest.fixture()
 def fake_mlflow(tmp_path: Path) -> Path:
-    """An `mlflow` on PATH that prints each argument it gets on its own line."""
+    """An `mlflow` on PATH that prints the store URI it gets by environment, then each
+    argument on its own line."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "mlflow"
-    script.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+    script.write_text(
+        '#!/bin/sh\necho "store=$MLFLOW_BACKEND_STORE_URI"\n'
+        'for a in "$@"; do printf "%s\\n" "$a"; done\n'
+    )
     script.chmod(0o755)
     return bin_dir
 
@@ -37,8 +41,8 @@ def run(fake_mlflow: Path, args: list[str], **env: str) -> tuple[list[str], str]
 def test_defaults_are_the_seeds(fake_mlflow: Path) -> None:
     argv, _ = run(fake_mlflow, ["--host", "0.0.0.0", "--port", "5005"])
     assert argv == [
+        "store=sqlite:///mlflow.db",
         "server",
-        "--backend-store-uri", "sqlite:///mlflow.db",
         "--artifacts-destination", "./mlruns",
         "--host", "0.0.0.0", "--port", "5005",
     ]  # fmt: skip
@@ -51,23 +55,32 @@ def test_env_vars_map_to_flags_and_flags_pass_through(fake_mlflow: Path) -> None
         ARTIFACT_URL="/mlflow/artifacts",
         DATABASE_URI="postgresql://u:p@db/mlflow",
     )
-    assert argv[:5] == [
+    # The URI (and its password) is not in the process's arguments.
+    assert argv[:4] == [
+        "store=postgresql://u:p@db/mlflow",
         "server",
-        "--backend-store-uri", "postgresql://u:p@db/mlflow",
         "--artifacts-destination", "/mlflow/artifacts",
     ]  # fmt: skip
     assert argv[-2:] == ["--workers", "2"]
 
 
+def test_database_uri_file_is_read(fake_mlflow: Path, tmp_path: Path) -> None:
+    uri_file = tmp_path / "database-uri"
+    uri_file.write_text("postgresql://u:fake-pass@db/mlflow\n")
+    argv, _ = run(fake_mlflow, [], DATABASE_URI_FILE=str(uri_file), DATABASE_URI="sqlite:///x.db")
+    assert argv[0] == "store=postgresql://u:fake-pass@db/mlflow"
+    assert not [a for a in argv[1:] if "fake-pass" in a]
+
+
 def test_custom_command_without_host_still_listens_on_all_addresses(fake_mlflow: Path) -> None:
     """The seed's `docker run ... mlflow-server --port 5005 --app-name basic-auth`."""
     argv, _ = run(fake_mlflow, ["--port", "5005", "--app-name", "basic-auth"])
-    assert argv[5:] == ["--host", "0.0.0.0", "--port", "5005", "--app-name", "basic-auth"]
+    assert argv[4:] == ["--host", "0.0.0.0", "--port", "5005", "--app-name", "basic-auth"]
 
 
 def test_given_host_is_kept(fake_mlflow: Path) -> None:
     argv, _ = run(fake_mlflow, ["-h", "127.0.0.1"])
-    assert argv[5:] == ["-h", "127.0.0.1"]
+    assert argv[4:] == ["-h", "127.0.0.1"]
 
 
 @pytest.mark.parametrize(
@@ -98,7 +111,7 @@ def test_backend_fallbacks_follow_the_seed_and_say_so(
     fake_mlflow: Path, env: dict[str, str], destination: str, said: str
 ) -> None:
     argv, stderr = run(fake_mlflow, [], **env)
-    assert argv[4] == destination
+    assert argv[argv.index("--artifacts-destination") + 1] == destination
     assert said in stderr
     for secret in ("fake-secret",):
         assert secret not in stderr

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Entrypoint of the MLflow server image: the seed's container contract.
 #   ARTIFACT_URL  -> --artifacts-destination (default ./mlruns)
-#   DATABASE_URI  -> --backend-store-uri     (default sqlite:///mlflow.db)
+#   DATABASE_URI  -> --backend-store-uri     (default sqlite:///mlflow.db), passed as
+#                    MLFLOW_BACKEND_STORE_URI; DATABASE_URI_FILE names a file holding it
 #   ARTIFACT_BACKEND=ECS needs AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
 #   MLFLOW_S3_ENDPOINT_URL; GCS needs GOOGLE_APPLICATION_CREDENTIALS; a missing value,
 #   an empty or an unrecognised backend -> local artifact storage (said on stderr).
@@ -19,6 +20,9 @@ set -eu
 say() { echo "mlflow-entrypoint: $*" >&2; }
 
 ARTIFACT_URL="${ARTIFACT_URL:-./mlruns}"
+if [ -n "${DATABASE_URI_FILE:-}" ]; then
+    DATABASE_URI=$(cat "$DATABASE_URI_FILE")
+fi
 DATABASE_URI="${DATABASE_URI:-sqlite:///mlflow.db}"
 requested="${ARTIFACT_BACKEND:-}"
 backend=$(printf '%s' "$requested" | tr '[:lower:]' '[:upper:]' | tr -d '[:space:]')
@@ -113,7 +117,9 @@ if [ "$host_given" = false ]; then
     set -- --host 0.0.0.0 "$@"
 fi
 
+# The store URI goes by environment (the CLI's MLFLOW_BACKEND_STORE_URI, 2.5+), not
+# argv: a database password in argv is in every host user's process list.
+export MLFLOW_BACKEND_STORE_URI="$DATABASE_URI"
 exec mlflow server \
-    --backend-store-uri "$DATABASE_URI" \
     --artifacts-destination "$ARTIFACT_URL" \
     "$@"

@@ -1,0 +1,114 @@
+"""The tracking store in PostgreSQL: the data lands there, the URI's password stays secret,
+an unreachable database cannot take the server down, and backup.yml dumps it."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import uuid
+from urllib.parse import urlsplit
+
+import docker
+import pytest
+from conftest import (
+    Deployment,
+    assert_no_secret,
+    open_api,
+    recap_changed,
+    run_playbook,
+    wait_healthy,
+)
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.postgres
+
+SOCKET_DIR = "/var/tmp/molecule-postgres"  # prepare's cluster (tests/emulators.py)
+
+
+def psql(deployment: Deployment, sql: str) -> str:
+    url = urlsplit(deployment.database_uri)
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-h", SOCKET_DIR, "-p", str(url.port),
+         "-d", url.path.lstrip("/"), "-qtAc", sql],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+def test_experiments_are_stored_in_postgresql(deployment: Deployment) -> None:
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    client = MlflowClient(tracking_uri=deployment.url)
+    experiment = client.create_experiment(name)
+    run_id = client.create_run(experiment).info.run_id
+    client.log_metric(run_id, "loss", 0.125)
+    assert psql(deployment, f"SELECT experiment_id FROM experiments WHERE name = '{name}'") == (
+        experiment
+    )
+    assert psql(deployment, f"SELECT value FROM metrics WHERE run_uuid = '{run_id}'") == "0.125"
+
+
+def test_the_database_password_stays_secret(deployment: Deployment) -> None:
+    password = urlsplit(deployment.database_uri).password
+    assert password
+    client = docker.from_env()
+    container = client.containers.get(deployment.container)
+    assert_no_secret(json.dumps(container.attrs), password)
+    assert "DATABASE_URI_FILE=/run/secrets/database-uri" in container.attrs["Config"]["Env"]
+    image = client.images.get(container.attrs["Config"]["Image"])
+    assert_no_secret(json.dumps(image.history()) + json.dumps(image.attrs), password)
+    # Every process on the host, the server's workers included: no password in argv.
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert_no_secret(processes, password)
+
+    root = deployment.data_dir.parent
+    holding = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and password.encode() in p.read_bytes()
+    )
+    assert holding == ["config/database-uri"]
+    uri_file = (root / "config/database-uri").stat()
+    assert stat.S_IMODE(uri_file.st_mode) == 0o600
+    assert uri_file.st_uid == 10001
+
+
+def test_an_unreachable_database_fails_the_deploy_and_the_server_keeps_serving(
+    deployment: Deployment,
+) -> None:
+    before = docker.from_env().containers.get(deployment.container).id
+    unreachable = deployment.database_uri.replace(":5433/", ":5999/")
+    result = run_playbook(
+        deployment,
+        "site.yml",
+        {"mlflow_server_database_uri": unreachable, "mlflow_server_database_wait_timeout": 5},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, "a deploy onto an unreachable database succeeded"
+    assert "did not accept connections within 5 s" in output
+    assert_no_secret(output, urlsplit(deployment.database_uri).password)
+    wait_healthy(deployment.url)
+    assert docker.from_env().containers.get(deployment.container).id == before
+    uri_file = deployment.data_dir.parent / "config/database-uri"
+    assert uri_file.read_text().strip() == deployment.database_uri
+    assert not list(uri_file.parent.glob("database-uri.*"))
+
+    again = run_playbook(deployment, "site.yml")
+    assert again.returncode == 0, again.stdout[-2000:]
+    assert recap_changed(again.stdout, deployment.host) == 0
+    with open_api(deployment, "/health") as reply:
+        assert reply.read().strip() == b"OK"
+
+
+def test_backup_playbook_dumps_the_database(deployment: Deployment) -> None:
+    result = run_playbook(deployment, "backup.yml")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert_no_secret(output, urlsplit(deployment.database_uri).password)
+    dumps = sorted((deployment.data_dir / "backups").glob("postgresql-*-manual.dump"))
+    assert len(dumps) == 1
+    info = dumps[0].stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o600, 0)
+    listing = subprocess.run(
+        ["pg_restore", "--list", str(dumps[0])], capture_output=True, text=True, check=True
+    ).stdout
+    assert "TABLE DATA public experiments" in listing
