@@ -42,6 +42,7 @@ molecule: venv
 	  else failed=$$((failed + 1)); failures="$$failures $$s"; fi; \
 	  echo "=== $$s took $$(( $$(date +%s) - start )) s"; \
 	done; \
+	docker image prune --force --filter label=io.github.mlflow-server.stage=builder >/dev/null || true; \
 	[ -z "$$failures" ] || echo "failed scenarios:$$failures"; \
 	echo "molecule: $$passed passed, $$failed failed"; \
 	[ $$failed -eq 0 ]

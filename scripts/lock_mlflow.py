@@ -50,6 +50,10 @@ def requirements(version: Version) -> list[str]:
         "boto3",  # ECS / S3-compatible artifact storage
         "google-cloud-storage",  # GCS artifact storage
         "psycopg2-binary",  # PostgreSQL tracking store
+        *(
+            # SQLAlchemy 2.1 (allowed from MLflow 3.9.0) reads postgresql:// as psycopg 3
+            ["psycopg[binary]"] if version >= Version("3.9.0") else []
+        ),
         "pymysql",  # MySQL tracking store
         "setuptools",  # MLflow < 2.16 imports pkg_resources; a bare venv lacks it
     ]

@@ -50,3 +50,12 @@ def test_lock_pins_its_release_and_avoids_known_drift(lock: Path) -> None:
         assert pinned["flask"] < Version("3")
     if mlflow >= Version("2.20.2"):
         assert "flask-wtf" in pinned, "basic-auth needs the auth extra from 2.20.2"
+
+
+@pytest.mark.parametrize("lock", LOCK_FILES, ids=lambda p: p.stem)
+def test_postgresql_uris_find_their_driver(lock: Path) -> None:
+    """SQLAlchemy 2.1 maps postgresql:// to psycopg 3, 2.0 to psycopg2: the image needs
+    the one its SQLAlchemy picks (the postgres scenario caught 3.17.2 without it)."""
+    pinned = pins(lock)
+    driver = "psycopg" if pinned["sqlalchemy"] >= Version("2.1") else "psycopg2-binary"
+    assert driver in pinned
