@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import stat
 import subprocess
 import uuid
@@ -15,6 +14,7 @@ from conftest import (
     Deployment,
     assert_no_secret,
     call,
+    free_port,
     recap_changed,
     run_playbook,
     wait_healthy,
@@ -148,18 +148,12 @@ def test_the_password_is_only_in_the_private_ini(
     assert key.st_size >= 32
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_image_alone_renders_its_ini_from_the_seed_variables(
     deployment: Deployment, docker_client: docker.DockerClient
 ) -> None:
     """`docker run ... mlflow-server --port 5005 --app-name basic-auth` with AUTH_*."""
     admin = ("seed-admin", secrets.token_urlsafe(18) + "%x")
-    port = _free_port()
+    port = free_port()
     container = docker_client.containers.run(
         deployment.image,
         command=["--port", "5005", "--app-name", "basic-auth"],
@@ -191,7 +185,7 @@ def test_image_alone_without_the_seed_variables_uses_the_release_defaults(
     deployment: Deployment, docker_client: docker.DockerClient
 ) -> None:
     """2.x: admin/password and READ for all; 3.16.1+: MLflow refuses, having no default."""
-    port = _free_port()
+    port = free_port()
     container = docker_client.containers.run(
         deployment.image,
         command=["--port", "5005", "--app-name", "basic-auth"],

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import socket
-
 import docker
 import pytest
-from conftest import Deployment, wait_healthy
+from conftest import Deployment, free_port, wait_healthy
 
 pytestmark = pytest.mark.image
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_image_serves_on_5005_with_no_arguments(
     deployment: Deployment, docker_client: docker.DockerClient
 ) -> None:
     """`docker run -d -p 5005:5005 mlflow-server` (published on a free port here)."""
-    port = _free_port()
+    port = free_port()
     container = docker_client.containers.run(
         deployment.image, detach=True, ports={"5005/tcp": ("127.0.0.1", port)}
     )

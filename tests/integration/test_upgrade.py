@@ -150,7 +150,7 @@ def test_an_upgrade_whose_server_fails_restores_the_database(
         deployment,
         "site.yml",
         {"mlflow_server_version": NEW, "mlflow_server_extra_args": ["--no-such-flag"],
-         "mlflow_server_health_timeout": 30},
+         "mlflow_server_health_timeout": 10},  # the broken server exits at once
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode != 0, "the upgrade with a broken flag succeeded"
@@ -175,6 +175,11 @@ def test_the_upgrade_to_3x_keeps_everything(deployment: Deployment, tmp_path: Pa
     backups = deployment.data_dir / "backups"
     names = sorted(p.name.split("-")[0] for p in backups.glob(f"*-before-{NEW}.db"))
     assert names == ["basic_auth", "basic_auth", "mlflow", "mlflow"]  # this and the failed try
+    # The 2.13.0 image stays (mlflow_server_keep_images): a rollback needs no rebuild.
+    tags = [t for image in docker.from_env().images.list(deployment.image.split(":")[0])
+            for t in image.tags]  # fmt: skip
+    repository = deployment.image.split(":")[0]
+    assert any(t.startswith(f"{repository}:2.13.0-") for t in tags), tags
     outage = poller.longest_outage()
     print(f"upgrade 2.13.0 -> {NEW}: /health not OK for {outage:.1f} s of a {took:.0f} s deploy")
     assert 0 < outage < took
