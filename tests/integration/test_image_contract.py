@@ -30,13 +30,17 @@ def test_image_serves_on_5005_with_no_arguments(
 def test_standalone_build_without_mlflow_ver_fails_clearly(
     deployment: Deployment, docker_client: docker.DockerClient
 ) -> None:
+    # Remove only what this failed build leaves: the other dangling builder images are
+    # the build caches of the deployments on this host.
+    leftovers = {"dangling": True, "label": "io.github.mlflow-server.stage=builder"}
+    before = {image.id for image in docker_client.images.list(filters=leftovers)}
     try:
         with pytest.raises(docker.errors.BuildError) as failure:
             docker_client.images.build(path=str(deployment.build_dir), rm=True, forcerm=True)
     finally:
-        docker_client.images.prune(
-            filters={"dangling": True, "label": "io.github.mlflow-server.stage=builder"}
-        )
+        for image in docker_client.images.list(filters=leftovers):
+            if image.id not in before:
+                docker_client.images.remove(image.id, force=True)
     log = "".join(str(chunk.get("stream", "")) for chunk in failure.value.build_log)
     assert "MLFLOW_VER must be given" in log
 
