@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The tracking database as the role's one-off containers see it (mlflow-db in the image).
 
-    mlflow-db wait --timeout S     connect until the database answers, or fail after S s
-    mlflow-db status               JSON: initialized, current and head schema revision,
-                                   whether this MLflow release knows the current one
-    mlflow-db upgrade              what `mlflow db upgrade URI` does
-    mlflow-db backup --to PATH     a consistent copy of a sqlite database (online)
+    mlflow-db status  [--timeout S]  JSON: initialized, current and head schema revision,
+                                     whether this MLflow release knows the current one
+    mlflow-db upgrade [--timeout S]  what `mlflow db upgrade URI` does
+    mlflow-db backup --to PATH       a consistent copy of a sqlite database (online)
 
+status and upgrade first wait up to S seconds (60) for the database to answer.
 The URI comes from the file named by DATABASE_URI_FILE, else DATABASE_URI, else the
 seed's default sqlite:///mlflow.db: never from the command line, which every user of
 the host can read in the process list. Messages show it with the password hidden.
@@ -98,8 +98,6 @@ def backup(uri: str, target: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="mlflow-db", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    wait = commands.add_parser("wait")
-    wait.add_argument("--timeout", type=float, default=60)
     commands.add_parser("status").add_argument("--timeout", type=float, default=60)
     commands.add_parser("upgrade").add_argument("--timeout", type=float, default=60)
     commands.add_parser("backup").add_argument("--to", type=Path, required=True)
@@ -110,9 +108,7 @@ def main() -> None:
         backup(uri, args.to)
         return
     engine = connect(uri, args.timeout)
-    if args.command == "wait":
-        print(json.dumps({"database": shown(uri), "answers": True}))
-    elif args.command == "status":
+    if args.command == "status":
         print(json.dumps(status(engine, uri)))
     elif args.command == "upgrade":
         from mlflow.store.db import utils
