@@ -3,9 +3,9 @@
 SHELL := /bin/bash
 VENV ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# Scenarios of one MLflow release run together: the later ones reuse the first
-# one's builder stage from the Docker cache.
-SCENARIOS ?= default gcs s3 auth postgres upgrade
+# Scenarios run in two lanes side by side (scripts/molecule-lanes.sh); one lane per
+# quoted list. One scenario: make molecule LANES=default
+LANES ?= "default s3 postgres" "upgrade auth gcs"
 
 .PHONY: venv deploy teardown test lint unit molecule lock lock-all lock-tools bench
 
@@ -32,20 +32,8 @@ lint: venv
 unit: venv
 	pytest tests/unit
 
-# Every scenario runs even when one fails; the summary line says how many passed.
 molecule: venv
-	@passed=0; failed=0; failures=""; \
-	for s in $(SCENARIOS); do \
-	  echo "=== molecule test -s $$s"; start=$$(date +%s); \
-	  molecule reset -s $$s >/dev/null 2>&1 || true; \
-	  if molecule test -s $$s; then passed=$$((passed + 1)); \
-	  else failed=$$((failed + 1)); failures="$$failures $$s"; fi; \
-	  echo "=== $$s took $$(( $$(date +%s) - start )) s"; \
-	done; \
-	docker image prune --force --filter label=io.github.mlflow-server.stage=builder >/dev/null || true; \
-	[ -z "$$failures" ] || echo "failed scenarios:$$failures"; \
-	echo "molecule: $$passed passed, $$failed failed"; \
-	[ $$failed -eq 0 ]
+	scripts/molecule-lanes.sh $(LANES)
 
 lock: venv
 	python scripts/lock_mlflow.py $(VERSIONS)

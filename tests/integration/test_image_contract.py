@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import docker
 import pytest
 from conftest import Deployment, free_port, wait_healthy
@@ -30,17 +32,15 @@ def test_image_serves_on_5005_with_no_arguments(
 def test_standalone_build_without_mlflow_ver_fails_clearly(
     deployment: Deployment, docker_client: docker.DockerClient
 ) -> None:
-    # Remove only what this failed build leaves: the other dangling builder images are
-    # the build caches of the deployments on this host.
+    # Remove only the images this failed build made: the other dangling builder images
+    # are the build caches of the deployments on this host (some may be building now).
     leftovers = {"dangling": True, "label": "io.github.mlflow-server.stage=builder"}
-    before = {image.id for image in docker_client.images.list(filters=leftovers)}
-    try:
-        with pytest.raises(docker.errors.BuildError) as failure:
-            docker_client.images.build(path=str(deployment.build_dir), rm=True, forcerm=True)
-    finally:
-        for image in docker_client.images.list(filters=leftovers):
-            if image.id not in before:
-                docker_client.images.remove(image.id, force=True)
+    with pytest.raises(docker.errors.BuildError) as failure:
+        docker_client.images.build(path=str(deployment.build_dir), rm=True, forcerm=True)
+    made = _images_made_by(failure.value.build_log)
+    for image in docker_client.images.list(filters=leftovers):
+        if image.id.removeprefix("sha256:")[:12] in made:
+            docker_client.images.remove(image.id, force=True)
     log = "".join(str(chunk.get("stream", "")) for chunk in failure.value.build_log)
     assert "MLFLOW_VER must be given" in log
 
@@ -65,3 +65,17 @@ def _pins(text: str) -> dict[str, str]:
             name, version = line.strip().split("==", 1)
             pins[name.split("[")[0].lower().replace("_", "-")] = version
     return pins
+
+
+def _images_made_by(build_log: Iterable[dict]) -> set[str]:
+    """Short ids of the layers a classic build committed, not those it took from cache."""
+    lines = "".join(str(chunk.get("stream", "")) for chunk in build_log).splitlines()
+    made, cached = set(), False
+    for line in lines:
+        if line.startswith("Step "):
+            cached = False
+        elif line.strip() == "---> Using cache":
+            cached = True
+        elif line.startswith(" ---> ") and not cached and " " not in line[6:].strip():
+            made.add(line[6:].strip()[:12])
+    return made
