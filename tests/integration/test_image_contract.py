@@ -37,11 +37,12 @@ def test_standalone_build_without_mlflow_ver_fails_clearly(
     leftovers = {"dangling": True, "label": "io.github.mlflow-server.stage=builder"}
     with pytest.raises(docker.errors.BuildError) as failure:
         docker_client.images.build(path=str(deployment.build_dir), rm=True, forcerm=True)
-    made = _images_made_by(failure.value.build_log)
+    build_log = list(failure.value.build_log)  # an iterator: read it once
+    made = _images_made_by(build_log)
     for image in docker_client.images.list(filters=leftovers):
         if image.id.removeprefix("sha256:")[:12] in made:
             docker_client.images.remove(image.id, force=True)
-    log = "".join(str(chunk.get("stream", "")) for chunk in failure.value.build_log)
+    log = "".join(str(chunk.get("stream", "")) for chunk in build_log)
     assert "MLFLOW_VER must be given" in log
 
 
