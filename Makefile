@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # quoted list. One scenario: make molecule LANES=default
 LANES ?= "default s3 postgres" "upgrade auth gcs"
 
-.PHONY: venv deploy teardown test lint unit molecule lock lock-all lock-tools bench
+.PHONY: venv deploy teardown test checks prepare-host lint unit molecule lock lock-all lock-tools bench
 
 $(VENV)/.installed: requirements.txt scripts/bootstrap-venv.sh
 	scripts/bootstrap-venv.sh $(VENV)
@@ -21,7 +21,15 @@ deploy: venv
 teardown: venv
 	ansible-playbook -i inventory/local/hosts.yml playbooks/teardown.yml
 
-test: lint unit molecule
+# The checks run while the host is prepared for the scenarios (engine, base image).
+test: venv
+	$(MAKE) --no-print-directory --jobs=2 --output-sync=target checks prepare-host
+	$(MAKE) --no-print-directory molecule
+
+checks: lint unit
+
+prepare-host: venv
+	ansible-playbook -i inventory/local/hosts.yml playbooks/prepare_host.yml
 
 lint: venv
 	yamllint --strict .

@@ -56,7 +56,7 @@ docker image ls --format '{{.Repository}}:{{.Tag}}' --filter 'reference=molecule
     | xargs --no-run-if-empty docker image rm >/dev/null || true
 docker image prune --force --filter label=io.github.mlflow-server.stage=builder >/dev/null || true
 
-echo "=== scenarios (lanes: $*), $(($(date +%s) - start)) s in all:"
+echo "=== scenarios, $(($(date +%s) - start)) s in all:"
 sort "$logs/summary"
 passed=$(grep -c ' passed ' "$logs/summary")
 failed=$(grep -c ' FAILED ' "$logs/summary")

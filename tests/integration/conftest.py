@@ -81,6 +81,12 @@ class Deployment:
         )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `last` leave the deployment changed (a rotated password): they run
+    after the others, which then need not wait for a deploy that undoes the change."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
 def _env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
