@@ -26,7 +26,7 @@ teardown: venv
 # The checks run while the host is prepared for the scenarios (engine, base image).
 test: venv
 	$(MAKE) --no-print-directory --jobs=2 --output-sync=target checks prepare-host
-	$(MAKE) --no-print-directory molecule
+	scripts/molecule-lanes.sh $(LANES)
 
 checks: lint unit
 
@@ -42,7 +42,7 @@ lint: venv
 unit: venv
 	pytest tests/unit
 
-molecule: venv
+molecule: prepare-host
 	scripts/molecule-lanes.sh $(LANES)
 
 lock: venv

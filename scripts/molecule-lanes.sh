@@ -6,16 +6,14 @@
 #
 # Each scenario's output goes to $MOLECULE_LOG_DIR/NAME.log and is printed whole when
 # the scenario ends, so lanes never interleave their lines.
+#
+# Run it after playbooks/prepare_host.yml (`make molecule` does): what every scenario
+# shares on this host, and two lanes would race for, is then there already: the Docker
+# engine, the base image (built once when no registry answers), the container's user.
 set -uo pipefail
 logs="${MOLECULE_LOG_DIR:-.molecule-logs}"
 mkdir -p "$logs"
 rm -f "$logs"/*.log "$logs/summary"
-
-# What every scenario shares on this host and two lanes would race for: the Docker
-# engine (installed and started once), the base image (built once when no registry
-# answers) and the container's host user.
-echo "=== prepare the host: playbooks/prepare_host.yml"
-ansible-playbook -i inventory/local/hosts.yml playbooks/prepare_host.yml || exit 1
 
 # Scenarios of one MLflow release share image layers: keep each scenario's images
 # until every lane is done, so the next scenario's build finds them in the cache.

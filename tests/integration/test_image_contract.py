@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import docker
 import pytest
 from conftest import Deployment, free_port, wait_healthy
@@ -37,12 +35,12 @@ def test_standalone_build_without_mlflow_ver_fails_clearly(
     leftovers = {"dangling": True, "label": "io.github.mlflow-server.stage=builder"}
     with pytest.raises(docker.errors.BuildError) as failure:
         docker_client.images.build(path=str(deployment.build_dir), rm=True, forcerm=True)
-    build_log = list(failure.value.build_log)  # an iterator: read it once
-    made = _images_made_by(build_log)
+    # The log is an iterator: read it once.
+    log = "".join(str(chunk.get("stream", "")) for chunk in failure.value.build_log)
+    made = _images_made_by(log)
     for image in docker_client.images.list(filters=leftovers):
         if image.id.removeprefix("sha256:")[:12] in made:
             docker_client.images.remove(image.id, force=True)
-    log = "".join(str(chunk.get("stream", "")) for chunk in build_log)
     assert "MLFLOW_VER must be given" in log
 
 
@@ -68,13 +66,12 @@ def _pins(text: str) -> dict[str, str]:
     return pins
 
 
-def _images_made_by(build_log: Iterable[dict]) -> set[str]:
+def _images_made_by(log: str) -> set[str]:
     """Short ids of the layers a classic build committed, not those it took from cache."""
-    lines = "".join(str(chunk.get("stream", "")) for chunk in build_log).splitlines()
     made, cached = set(), False
-    for line in lines:
+    for line in log.splitlines():
         if line.startswith("Step "):
-            cached = False
+            cached = " : FROM " in line  # the base, not a layer of this build
         elif line.strip() == "---> Using cache":
             cached = True
         elif line.startswith(" ---> ") and not cached and " " not in line[6:].strip():
