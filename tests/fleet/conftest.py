@@ -1,0 +1,75 @@
+"""Fixtures of the fleet scenario's tests (molecule/fleet/verify.yml runs them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Fleet:
+    lb_url: str
+    app_urls: dict[str, str]  # inventory name -> URL published on 127.0.0.1
+    inventory: str
+    container: str
+    username: str
+    password: str = field(repr=False)
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.username, self.password)
+
+    def docker(self, host: str, *argv: str) -> str:
+        """`docker ...` on a fleet host's own engine (the host is a container here)."""
+        return subprocess.run(
+            ["docker", "exec", host, "docker", *argv], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    def container_state(self, host: str) -> dict[str, str]:
+        out = self.docker(host, "inspect", self.container, "--format", "{{json .}}")
+        inspected = json.loads(out)
+        return {"id": inspected["Id"], "image": inspected["Image"],
+                "env": "\n".join(inspected["Config"]["Env"]),
+                "cmd": " ".join(inspected["Config"]["Cmd"])}  # fmt: skip
+
+    def run_playbook(self, extra: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+        """`ansible-playbook playbooks/site.yml` over the fleet, as an operator runs it.
+        Extra vars go in a file only root reads, never on the command line."""
+        env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"}
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as extra_file:
+            json.dump(extra or {}, extra_file)
+            extra_file.flush()
+            return subprocess.run(
+                [str(Path(sys.executable).with_name("ansible-playbook")), "-i", self.inventory,
+                 str(ROOT / "playbooks/site.yml"), "-e", f"@{extra_file.name}"],
+                capture_output=True, text=True, env=env, cwd=ROOT,
+            )  # fmt: skip
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        pytest.skip(f"{name} is not set (run by molecule/fleet/verify.yml)")
+    return value
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Fleet:
+    return Fleet(
+        lb_url=_env("FLEET_LB_URL"),
+        app_urls=json.loads(_env("FLEET_APP_URLS")),
+        inventory=_env("FLEET_INVENTORY"),
+        container=_env("FLEET_CONTAINER"),
+        username=_env("FLEET_USERNAME"),
+        password=_env("FLEET_PASSWORD"),
+    )

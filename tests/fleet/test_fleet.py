@@ -1,0 +1,143 @@
+"""Two MLflow hosts behind HAProxy on one PostgreSQL and one S3 store."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import mlflow
+import pytest
+import requests
+from conftest import Fleet
+from load import LoadClients
+from mlflow.tracking import MlflowClient
+
+API = "/api/2.0/mlflow"
+
+
+@pytest.fixture()
+def client_env(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", fleet.username)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", fleet.password)
+    # Downloads go through the servers (the proxied path), not to presigned URLs of a
+    # store that only the servers reach.
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+
+
+def test_every_host_runs_the_same_image(fleet: Fleet) -> None:
+    images = {host: fleet.container_state(host)["image"] for host in fleet.app_urls}
+    assert len(set(images.values())) == 1, images
+
+
+def test_a_run_logged_through_one_host_reads_back_through_the_other_and_the_lb(
+    fleet: Fleet, client_env: None, tmp_path: Path
+) -> None:
+    first, second = sorted(fleet.app_urls)
+    writer = MlflowClient(fleet.app_urls[first])
+    experiment_id = writer.create_experiment(f"fleet-{uuid.uuid4().hex[:8]}")
+    run = writer.create_run(experiment_id)
+    writer.log_metric(run.info.run_id, "accuracy", 0.93, step=3)
+    writer.log_param(run.info.run_id, "written-through", first)
+    artifact = tmp_path / "model.txt"
+    artifact.write_text(f"artifact of {run.info.run_id}\n")
+    writer.log_artifact(run.info.run_id, str(artifact))
+    writer.set_terminated(run.info.run_id)
+
+    for url in (fleet.app_urls[second], fleet.lb_url):
+        reader = MlflowClient(url)
+        read = reader.get_run(run.info.run_id)
+        assert read.data.metrics == {"accuracy": 0.93}
+        assert read.data.params == {"written-through": first}
+        target = tmp_path / url.rsplit(":", 1)[1]
+        target.mkdir()
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="model.txt", dst_path=str(target), tracking_uri=url
+        )
+        assert Path(path).read_text() == artifact.read_text()
+
+
+def test_a_user_created_through_one_host_logs_in_through_the_other(fleet: Fleet) -> None:
+    first, second = sorted(fleet.app_urls)
+    name, password = f"fleet-user-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex + "Aa1!"
+    created = requests.post(
+        f"{fleet.app_urls[first]}{API}/users/create",
+        json={"username": name, "password": password}, auth=fleet.auth, timeout=30,
+    )  # fmt: skip
+    assert created.status_code == 200, created.text
+    for url in (fleet.app_urls[second], fleet.lb_url):
+        reply = requests.get(f"{url}{API}/users/get", params={"username": name},
+                             auth=(name, password), timeout=30)  # fmt: skip
+        assert reply.status_code == 200, reply.text
+
+
+@pytest.mark.parametrize(
+    ("target", "host_header", "expected"),
+    [
+        ("lb", "mlflow.fleet.test", 200),  # the balancer's name (mlflow_lb_server_names)
+        ("lb", "mlflow.fleet.test:443", 200),  # with any port
+        ("fleet-app1", "fleet-app1", 200),  # the host's inventory name / host name
+        ("lb", "attacker.example", 403),  # MLflow's DNS-rebinding guard still holds
+    ],
+)
+def test_the_servers_answer_to_the_names_users_type(
+    fleet: Fleet, target: str, host_header: str, expected: int
+) -> None:
+    url = fleet.lb_url if target == "lb" else fleet.app_urls[target]
+    reply = requests.get(
+        f"{url}{API}/experiments/search", params={"max_results": 1},
+        headers={"Host": host_header}, auth=fleet.auth, timeout=30,
+    )  # fmt: skip
+    assert reply.status_code == expected, reply.text
+
+
+def _load(fleet: Fleet) -> LoadClients:
+    experiment = requests.post(
+        f"{fleet.lb_url}{API}/experiments/create",
+        json={"name": f"fleet-load-{uuid.uuid4().hex[:8]}"}, auth=fleet.auth, timeout=30,
+    )  # fmt: skip
+    experiment.raise_for_status()
+    return LoadClients(fleet.lb_url, fleet.auth, experiment.json()["experiment_id"], clients=8)
+
+
+def test_a_configuration_change_rolls_with_no_failed_request(fleet: Fleet) -> None:
+    before = {host: fleet.container_state(host) for host in fleet.app_urls}
+    load = _load(fleet)
+    load.start()
+    try:
+        result = fleet.run_playbook({"mlflow_server_env": {"MLFLOW_FLEET_ROLL": uuid.uuid4().hex}})
+    finally:
+        load.stop()
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    after = {host: fleet.container_state(host) for host in fleet.app_urls}
+    for host in fleet.app_urls:
+        assert after[host]["id"] != before[host]["id"], f"{host} was not replaced"
+        assert "MLFLOW_FLEET_ROLL=" in after[host]["env"]
+    print(f"rolling change: {load.total_requests} requests by 8 clients, "
+          f"{len(load.failures)} failed")  # fmt: skip
+    assert load.failures == []
+    assert load.total_requests > 100
+    assert load.read_back() == []
+
+
+def test_a_canary_that_cannot_start_stops_the_rollout(fleet: Fleet) -> None:
+    canary, other = sorted(fleet.app_urls)
+    before = {host: fleet.container_state(host) for host in fleet.app_urls}
+    load = _load(fleet)
+    load.start()
+    try:
+        result = fleet.run_playbook({"mlflow_server_extra_args": ["--workers", "2", "--no-such-flag"],
+                                     "mlflow_server_health_timeout": 20})  # fmt: skip
+    finally:
+        load.stop()
+    assert result.returncode != 0
+    assert "is back in service" in result.stdout + result.stderr
+    after = {host: fleet.container_state(host) for host in fleet.app_urls}
+    # The canary serves its previous config again; the other host was never touched.
+    assert after[canary]["cmd"] == before[canary]["cmd"]
+    assert after[canary]["image"] == before[canary]["image"]
+    assert after[other] == before[other]
+    assert requests.get(f"{fleet.app_urls[canary]}/health", timeout=10).text == "OK"
+    print(f"failed canary: {load.total_requests} requests by 8 clients, "
+          f"{len(load.failures)} failed")  # fmt: skip
+    assert load.failures == []
+    assert load.read_back() == []
