@@ -6,8 +6,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Scenarios run in two lanes side by side (scripts/molecule-lanes.sh); one lane per
 # quoted list. One scenario: make molecule LANES=default
 # Balanced by measured times; the release each lane builds first (2.13.0, 3.17.2) is
-# in the other lane's cache by the time that lane needs it.
-LANES ?= "upgrade s3 postgres" "default auth gcs"
+# in the other lane's cache by the time that lane needs it (fleet builds 3.17.2 on this
+# machine after upgrade, when default has built it).
+LANES ?= "upgrade fleet s3" "default auth gcs postgres"
 
 .PHONY: venv deploy teardown test checks prepare-host lint unit molecule lock lock-all lock-tools bench
 

@@ -58,11 +58,9 @@ class LoadClients:
             step += 1
             try:
                 stats.requests += 1
-                self._post(session, "runs/log-batch", {
-                    "run_id": stats.run_id,
-                    "metrics": [{"key": "load", "value": float(step), "timestamp": int(time.time() * 1000),
-                                 "step": step}],
-                })  # fmt: skip
+                metric = {"key": "load", "value": float(step), "step": step,
+                          "timestamp": int(time.time() * 1000)}  # fmt: skip
+                self._post(session, "runs/log-batch", {"run_id": stats.run_id, "metrics": [metric]})
                 stats.acked_steps.append(step)
                 if step % 3 == 0:
                     stats.requests += 1
@@ -70,7 +68,9 @@ class LoadClients:
                         "experiment_ids": [self.experiment_id], "max_results": 5,
                     })  # fmt: skip
             except requests.RequestException as error:
-                stats.failures.append(f"{time.strftime('%H:%M:%S')} {type(error).__name__}: {error}")
+                stats.failures.append(
+                    f"{time.strftime('%H:%M:%S')} {type(error).__name__}: {error}"
+                )
             time.sleep(0.05)
 
     def start(self) -> None:

@@ -51,7 +51,10 @@ def test_a_run_logged_through_one_host_reads_back_through_the_other_and_the_lb(
         target = tmp_path / url.rsplit(":", 1)[1]
         target.mkdir()
         path = mlflow.artifacts.download_artifacts(
-            run_id=run.info.run_id, artifact_path="model.txt", dst_path=str(target), tracking_uri=url
+            run_id=run.info.run_id,
+            artifact_path="model.txt",
+            dst_path=str(target),
+            tracking_uri=url,
         )
         assert Path(path).read_text() == artifact.read_text()
 
@@ -125,8 +128,10 @@ def test_a_canary_that_cannot_start_stops_the_rollout(fleet: Fleet) -> None:
     load = _load(fleet)
     load.start()
     try:
-        result = fleet.run_playbook({"mlflow_server_extra_args": ["--workers", "2", "--no-such-flag"],
-                                     "mlflow_server_health_timeout": 20})  # fmt: skip
+        result = fleet.run_playbook({
+            "mlflow_server_extra_args": ["--workers", "2", "--no-such-flag"],
+            "mlflow_server_health_timeout": 20,
+        })  # fmt: skip
     finally:
         load.stop()
     assert result.returncode != 0

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = ["mlflow_server", "docker_engine", "local_base_image"]
+ROLES = ["mlflow_server", "mlflow_lb", "docker_engine", "local_base_image"]
 
 # Public names inventories depend on (DESIGN.md): renaming one breaks users.
 CONTRACT = {

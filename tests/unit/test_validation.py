@@ -21,6 +21,16 @@ ADMIN = {
     "mlflow_server_auth_password": "fake-password-long-enough",
     "mlflow_server_auth_database_url": "sqlite:////mlflow/basic_auth.db",
 }
+# Replicas behind a load balancer on shared state (one PostgreSQL, one S3 bucket).
+REPLICAS = {
+    "mlflow_server_replicated": True,
+    "mlflow_server_database_uri": "postgresql://u:fake-db-pass@db:5432/mlflow",
+    "mlflow_server_artifact_backend": "ECS",
+    "mlflow_server_artifact_url": "s3://bucket/mlflow",
+    "mlflow_server_aws_access_key_id": "fake-key-id",
+    "mlflow_server_aws_secret_access_key": "fake-password-long-enough",
+    "mlflow_server_s3_endpoint_url": "http://s3.invalid:8333",
+}
 
 # id -> (inputs, None when valid, else words the message must hold)
 CASES: dict[str, tuple[dict[str, Any], list[str] | None]] = {
@@ -60,6 +70,19 @@ CASES: dict[str, tuple[dict[str, Any], list[str] | None]] = {
     "postgresql": ({"mlflow_server_database_uri": "postgresql://u:fake-db-pass@db:5432/mlflow"},
                    None),
     "one-image-kept": ({"mlflow_server_keep_images": 1}, ["mlflow_server_keep_images=1"]),
+    "replicas-on-sqlite": ({**REPLICAS, "mlflow_server_database_uri": "sqlite:///mlflow.db"},
+                           ["mlflow_server_database_uri=sqlite", "mlflow_server_replicated",
+                            "PostgreSQL/MySQL"]),
+    "replicas-local-artifacts": ({**REPLICAS, "mlflow_server_artifact_backend": ""},
+                                 ["the artifacts (local storage", "S3 or GCS"]),
+    "replicas-s3-without-key": ({**REPLICAS, "mlflow_server_aws_secret_access_key": ""},
+                                ["the artifacts (local storage",
+                                 "needs mlflow_server_aws_secret_access_key"]),
+    "replicas-sqlite-auth-db": ({**REPLICAS, **ADMIN}, ["the auth database"]),
+    "replicas-shared-state": ({**REPLICAS, **ADMIN, "mlflow_server_auth_database_url":
+                               "postgresql://u:fake-db-pass@db:5432/auth"}, None),
+    "replicas-unknown-build-host": ({**REPLICAS, "mlflow_server_build_host": "nowhere"},
+                                    ["mlflow_server_build_host=nowhere"]),
 }  # fmt: skip
 
 
