@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Fleet:
-    lb_url: str
+    lb_url: str  # https, with a certificate of the scenario's private CA
+    ca: str  # the CA's certificate (PEM)
     app_urls: dict[str, str]  # inventory name -> URL published on 127.0.0.1
     inventory: str
     container: str
@@ -67,6 +68,7 @@ def _env(name: str) -> str:
 def fleet() -> Fleet:
     return Fleet(
         lb_url=_env("FLEET_LB_URL"),
+        ca=_env("FLEET_CA"),
         app_urls=json.loads(_env("FLEET_APP_URLS")),
         inventory=_env("FLEET_INVENTORY"),
         container=_env("FLEET_CONTAINER"),

@@ -31,9 +31,10 @@ class LoadClients:
 
     def __init__(
         self, url: str, auth: tuple[str, str], experiment_id: str, clients: int = 8,
-        max_seconds: float = 900.0,
+        max_seconds: float = 900.0, ca: str = "",
     ) -> None:  # fmt: skip
         self.url = url.rstrip("/")
+        self.verify: str | bool = ca or True
         self.auth = auth
         self.experiment_id = experiment_id
         self.stats = [ClientStats() for _ in range(clients)]
@@ -48,6 +49,7 @@ class LoadClients:
 
     def _client(self, stats: ClientStats, number: int) -> None:
         session = requests.Session()
+        session.verify = self.verify
         stats.run_id = self._post(
             session, "runs/create",
             {"experiment_id": self.experiment_id, "run_name": f"load-{number}"},
@@ -100,6 +102,7 @@ class LoadClients:
         """The acknowledged metric points that the store does not hold (should be none)."""
         lost = []
         session = requests.Session()
+        session.verify = self.verify
         for stats in self.stats:
             reply = session.get(
                 f"{self.url}{API}/metrics/get-history",

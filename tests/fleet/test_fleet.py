@@ -22,6 +22,8 @@ def client_env(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     # Downloads go through the servers (the proxied path), not to presigned URLs of a
     # store that only the servers reach.
     monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+    # The client verifies the load balancer's certificate against the scenario's CA.
+    monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", fleet.ca)
 
 
 def test_every_host_runs_the_same_image(fleet: Fleet) -> None:
@@ -59,6 +61,14 @@ def test_a_run_logged_through_one_host_reads_back_through_the_other_and_the_lb(
         assert Path(path).read_text() == artifact.read_text()
 
 
+def test_the_load_balancer_serves_https_that_clients_verify(fleet: Fleet) -> None:
+    assert fleet.lb_url.startswith("https://")
+    assert requests.get(f"{fleet.lb_url}/health", timeout=10, verify=fleet.ca).text == "OK"
+    # Without the CA the certificate is refused: verification is really on.
+    with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        requests.get(f"{fleet.lb_url}/health", timeout=10)
+
+
 def test_a_user_created_through_one_host_logs_in_through_the_other(fleet: Fleet) -> None:
     first, second = sorted(fleet.app_urls)
     name, password = f"fleet-user-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex + "Aa1!"
@@ -69,7 +79,7 @@ def test_a_user_created_through_one_host_logs_in_through_the_other(fleet: Fleet)
     assert created.status_code == 200, created.text
     for url in (fleet.app_urls[second], fleet.lb_url):
         reply = requests.get(f"{url}{API}/users/get", params={"username": name},
-                             auth=(name, password), timeout=30)  # fmt: skip
+                             auth=(name, password), timeout=30, verify=fleet.ca)  # fmt: skip
         assert reply.status_code == 200, reply.text
 
 
@@ -88,7 +98,7 @@ def test_the_servers_answer_to_the_names_users_type(
     url = fleet.lb_url if target == "lb" else fleet.app_urls[target]
     reply = requests.get(
         f"{url}{API}/experiments/search", params={"max_results": 1},
-        headers={"Host": host_header}, auth=fleet.auth, timeout=30,
+        headers={"Host": host_header}, auth=fleet.auth, timeout=30, verify=fleet.ca,
     )  # fmt: skip
     assert reply.status_code == expected, reply.text
 
@@ -97,9 +107,11 @@ def _load(fleet: Fleet) -> LoadClients:
     experiment = requests.post(
         f"{fleet.lb_url}{API}/experiments/create",
         json={"name": f"fleet-load-{uuid.uuid4().hex[:8]}"}, auth=fleet.auth, timeout=30,
+        verify=fleet.ca,
     )  # fmt: skip
     experiment.raise_for_status()
-    return LoadClients(fleet.lb_url, fleet.auth, experiment.json()["experiment_id"], clients=8)
+    experiment_id = experiment.json()["experiment_id"]
+    return LoadClients(fleet.lb_url, fleet.auth, experiment_id, clients=8, ca=fleet.ca)
 
 
 def test_a_configuration_change_rolls_with_no_failed_request(fleet: Fleet) -> None:

@@ -133,9 +133,12 @@ def client_login(deployment: Deployment) -> Iterator[None]:
             os.environ[name] = value
 
 
-def open_api(deployment: Deployment, path: str) -> Any:
-    """GET {url}{path}, logged in as the admin on a basic-auth server."""
+def open_api(deployment: Deployment, path: str, host: str = "") -> Any:
+    """GET {url}{path}, logged in as the admin on a basic-auth server; `host` is the Host
+    header a browser would send when the server is reached by that name."""
     request = urllib.request.Request(f"{deployment.url}{path}")
+    if host:
+        request.add_header("Host", host)
     if deployment.auth_username:
         login = f"{deployment.auth_username}:{deployment.auth_password}".encode()
         request.add_header("Authorization", "Basic " + base64.b64encode(login).decode())

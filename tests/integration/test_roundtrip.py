@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 import os
+import socket
+import urllib.error
 import uuid
 from pathlib import Path
 
 import docker
 import mlflow.artifacts
+import pytest
 from conftest import Deployment, open_api, wait_healthy
 from mlflow.tracking import MlflowClient
+from packaging.version import Version
+
+SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
 
 
 def test_server_runs_the_requested_mlflow_release(deployment: Deployment) -> None:
     with open_api(deployment, "/version") as reply:
         assert reply.read().decode().strip() == deployment.version
+
+
+@pytest.mark.parametrize("name", sorted({socket.gethostname(), socket.getfqdn()}))
+def test_server_answers_when_reached_by_the_machines_host_name(
+    deployment: Deployment, name: str
+) -> None:
+    port = deployment.url.rsplit(":", 1)[1]
+    with open_api(deployment, SEARCH, host=f"{name}:{port}") as reply:
+        assert reply.status == 200
+
+
+def test_server_still_refuses_host_names_it_was_not_given(deployment: Deployment) -> None:
+    """The DNS-rebinding guard of MLflow 3.5+ stays on (older releases have none)."""
+    if Version(deployment.version) < Version("3.5.0"):
+        pytest.skip(f"MLflow {deployment.version} has no Host-header check")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        open_api(deployment, SEARCH, host="attacker.example")
+    assert refused.value.code == 403
 
 
 def _read_back(client: MlflowClient, run_id: str, payload: bytes, tmp: Path) -> None:
