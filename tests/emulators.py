@@ -34,7 +34,7 @@ import urllib.request
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 
 def _wait_port(port: int, timeout: float = 60.0) -> None:
@@ -117,7 +117,7 @@ def ensure_bucket(args: argparse.Namespace) -> None:
             if args.bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
                 s3.create_bucket(Bucket=args.bucket)
             return
-        except ClientError:
+        except (BotoCoreError, ClientError):  # a published port answers before the store
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
