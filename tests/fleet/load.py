@@ -43,13 +43,15 @@ class LoadClients:
         self._threads: list[threading.Thread] = []
 
     def _post(self, session: requests.Session, path: str, body: dict[str, Any]) -> Any:
-        reply = session.post(f"{self.url}{API}/{path}", json=body, auth=self.auth, timeout=30)
+        # verify per request: a session's own is overridden by REQUESTS_CA_BUNDLE.
+        reply = session.post(
+            f"{self.url}{API}/{path}", json=body, auth=self.auth, timeout=30, verify=self.verify
+        )
         reply.raise_for_status()
         return reply.json()
 
     def _client(self, stats: ClientStats, number: int) -> None:
         session = requests.Session()
-        session.verify = self.verify
         stats.run_id = self._post(
             session, "runs/create",
             {"experiment_id": self.experiment_id, "run_name": f"load-{number}"},
@@ -102,12 +104,11 @@ class LoadClients:
         """The acknowledged metric points that the store does not hold (should be none)."""
         lost = []
         session = requests.Session()
-        session.verify = self.verify
         for stats in self.stats:
             reply = session.get(
                 f"{self.url}{API}/metrics/get-history",
                 params={"run_id": stats.run_id, "metric_key": "load", "max_results": 100000},
-                auth=self.auth, timeout=60,
+                auth=self.auth, timeout=60, verify=self.verify,
             )  # fmt: skip
             reply.raise_for_status()
             stored = {int(m["step"]) for m in reply.json().get("metrics", [])}
