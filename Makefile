@@ -6,9 +6,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Scenarios run in two lanes side by side (scripts/molecule-lanes.sh); one lane per
 # quoted list. One scenario: make molecule LANES=default
 # Balanced by measured times; the release each lane builds first (2.13.0, 3.17.2) is
-# in the other lane's cache by the time that lane needs it (fleet builds 3.17.2 on this
-# machine after upgrade, when default has built it).
-LANES ?= "upgrade fleet s3" "default auth gcs postgres"
+# in the other lane's cache by the time that lane needs it (fleet and postgres build
+# 3.17.2 after default has built it).
+LANES ?= "upgrade fleet postgres" "default auth gcs s3"
 
 .PHONY: venv deploy teardown test checks prepare-host lint unit molecule lock lock-all lock-tools bench
 
