@@ -35,6 +35,7 @@ prepare-host: venv
 	ansible-playbook -i inventory/local/hosts.yml playbooks/prepare_host.yml
 
 lint: venv
+	python scripts/check_secrets.py
 	yamllint --strict .
 	ansible-lint
 	ruff check .
