@@ -117,6 +117,24 @@ def test_backend_fallbacks_follow_the_seed_and_say_so(
         assert secret not in stderr
 
 
+def test_s3_keys_can_come_from_a_credentials_file(fake_mlflow: Path, tmp_path: Path) -> None:
+    """The role's way: boto3 reads the keys from a mounted 0600 file, so the environment
+    (docker inspect) holds none; the seed's AWS_* variables keep working beside it."""
+    credentials = tmp_path / "aws-credentials"
+    credentials.write_text(
+        "[default]\naws_access_key_id = fake-id\naws_secret_access_key = fake-secret\n"
+    )
+    env = {"ARTIFACT_BACKEND": "ECS", "ARTIFACT_URL": "s3://bucket/mlflow",
+           "MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:9000"}  # fmt: skip
+    argv, stderr = run(fake_mlflow, [], AWS_SHARED_CREDENTIALS_FILE=str(credentials), **env)
+    assert argv[argv.index("--artifacts-destination") + 1] == "s3://bucket/mlflow"
+    assert "fake-secret" not in stderr
+    missing = str(tmp_path / "absent")
+    argv, stderr = run(fake_mlflow, [], AWS_SHARED_CREDENTIALS_FILE=missing, **env)
+    assert argv[argv.index("--artifacts-destination") + 1] == "./mlruns"
+    assert "needs AWS_SHARED_CREDENTIALS_FILE(unreadable)" in stderr
+
+
 def test_entrypoint_is_posix_sh(fake_mlflow: Path) -> None:
     if not os.path.exists("/bin/dash"):
         pytest.skip("dash is not installed")
@@ -181,6 +199,14 @@ def test_seed_admin_renders_a_private_ini_with_no_permissions(
     assert "password-env=\n" in out  # not left in the server's environment
     assert "fake-pass" not in err
     assert "basic-auth: admin fake-admin" in err
+
+
+def test_the_auth_database_password_is_not_logged(auth_mlflow: Path, tmp_path: Path) -> None:
+    url = "postgresql://auth:fake-db-pass-31337@db:5432/auth"  # pragma: allowlist secret
+    env = {**SEED_ADMIN, "AUTH_DATABASE_URL": url}
+    _, err = run_auth(auth_mlflow, tmp_path, ["--app-name", "basic-auth"], **env)
+    assert "fake-db-pass-31337" not in err
+    assert "auth database postgresql://***@db:5432/auth" in err
 
 
 @pytest.mark.parametrize("missing", sorted(SEED_ADMIN))

@@ -32,6 +32,10 @@ REPLICAS = {
     "mlflow_server_s3_endpoint_url": "http://s3.invalid:8333",
 }
 
+# Any file on the controller stands in for a PEM where only its presence is checked.
+STAND_IN_FILE = str(HERE / "validate_case.yml")
+TLS = {"mlflow_server_tls_certificate": STAND_IN_FILE, "mlflow_server_tls_key": STAND_IN_FILE}
+
 # id -> (inputs, None when valid, else words the message must hold)
 CASES: dict[str, tuple[dict[str, Any], list[str] | None]] = {
     "no-lock": ({"mlflow_server_version": "9.9.9"},
@@ -83,6 +87,49 @@ CASES: dict[str, tuple[dict[str, Any], list[str] | None]] = {
                                "postgresql://u:fake-db-pass@db:5432/auth"}, None),
     "replicas-unknown-build-host": ({**REPLICAS, "mlflow_server_build_host": "nowhere"},
                                     ["mlflow_server_build_host=nowhere"]),
+    # Secrets on failure paths: named, never printed.
+    "auth-db-is-tracking-postgres": ({**ADMIN, **REPLICAS, "mlflow_server_auth_database_url":
+                                      REPLICAS["mlflow_server_database_uri"]},
+                                     ["name the same database", "postgresql://***@db:5432/mlflow"]),
+    "pip-index-with-token": ({"mlflow_server_pip_index_url":
+                              "https://ci:fake-db-pass@pypi.invalid/simple"},
+                             ["mlflow_server_pip_index_url carries credentials"]),
+    "line-break-in-auth-db-url": ({**ADMIN, "mlflow_server_auth_database_url":
+                                   "postgresql://u:fake-db-pass@db/auth\n[x]"},
+                                  ["mlflow_server_auth_database_url must be one line"]),
+    "line-break-in-s3-secret": ({**REPLICAS, "mlflow_server_aws_secret_access_key":
+                                 "fake-password-long-enough\n[evil]"},
+                                ["mlflow_server_aws_secret_access_key must be one line"]),
+    # HTTPS on the server's own port and the strict switch for exposed servers.
+    "tls-without-key": ({"mlflow_server_tls_certificate": STAND_IN_FILE},
+                        ["needs both mlflow_server_tls_certificate and mlflow_server_tls_key"]),
+    "tls-missing-file": ({"mlflow_server_tls_certificate": "/nonexistent/cert.pem",
+                          "mlflow_server_tls_key": STAND_IN_FILE},
+                         ["/nonexistent/cert.pem", "PEM files on the controller"]),
+    "tls-under-waitress": ({**TLS, "mlflow_server_extra_args": ["--waitress-opts", "--threads 4"]},
+                           ["(--waitress-opts in mlflow_server_extra_args) serves no TLS"]),
+    "tls": (TLS, None),
+    "strict-open-server": ({"mlflow_server_exposure_strict": True},
+                           ["with no authentication", "mlflow_server_auth_enabled",
+                            "mlflow_server_bind_address to 127.0.0.1"]),
+    "strict-auth-in-clear": ({**ADMIN, "mlflow_server_exposure_strict": True},
+                             ["with basic-auth over plain HTTP", "mlflow_server_tls_certificate"]),
+    "strict-loopback": ({"mlflow_server_exposure_strict": True,
+                         "mlflow_server_bind_address": "127.0.0.1"}, None),
+    "strict-auth-and-tls": ({**ADMIN, **TLS, "mlflow_server_exposure_strict": True}, None),
+}  # fmt: skip
+
+
+# Good input the role deploys, but says something about: id -> (inputs, words of a
+# warning it must give, or None when it must give no exposure warning).
+WARNING_CASES: dict[str, tuple[dict[str, Any], list[str] | None]] = {
+    "open-server-by-default": ({}, ["The MLflow server has no authentication",
+                                    "0.0.0.0:5005", "mlflow_server_auth_enabled",
+                                    "mlflow_server_exposure_strict=true refuses"]),
+    "auth-in-clear-text": (ADMIN, ["basic-auth passwords reach the MLflow server in clear text",
+                                   "mlflow_server_tls_certificate"]),
+    "auth-over-tls": ({**ADMIN, **TLS}, None),
+    "loopback-only": ({"mlflow_server_bind_address": "127.0.0.1"}, None),
 }  # fmt: skip
 
 
@@ -107,7 +154,8 @@ def validate(inputs: dict[str, Any], tmp: Path) -> subprocess.CompletedProcess[s
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess]:
     tmp = tmp_path_factory.mktemp("validate")
     with ThreadPoolExecutor(max_workers=4) as pool:
-        runs = {name: pool.submit(validate, inputs, tmp) for name, (inputs, _) in CASES.items()}
+        cases = {**CASES, **WARNING_CASES}
+        runs = {name: pool.submit(validate, inputs, tmp) for name, (inputs, _) in cases.items()}
         return {name: run.result() for name, run in runs.items()}
 
 
@@ -124,3 +172,17 @@ def test_validation_case(name: str, outcomes: dict[str, subprocess.CompletedProc
         assert words in output, output[-2000:]
     assert "fake-db-pass" not in output and "fake-password-long-enough" not in output
     assert not (Path(result.args[-1][1:]).parent / "data").exists()  # nothing on the host
+
+
+@pytest.mark.parametrize("name", sorted(WARNING_CASES))
+def test_an_exposed_server_is_warned_about(
+    name: str, outcomes: dict[str, subprocess.CompletedProcess]
+) -> None:
+    result = outcomes[name]
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 0, output[-2000:]
+    warned = "mlflow_server_exposure_strict=true refuses such a deploy" in output
+    expected = WARNING_CASES[name][1]
+    assert warned == (expected is not None), output[-2000:]
+    for words in expected or []:
+        assert words in output, output[-2000:]

@@ -3,7 +3,8 @@
 #   ARTIFACT_URL  -> --artifacts-destination (default ./mlruns)
 #   DATABASE_URI  -> --backend-store-uri     (default sqlite:///mlflow.db), passed as
 #                    MLFLOW_BACKEND_STORE_URI; DATABASE_URI_FILE names a file holding it
-#   ARTIFACT_BACKEND=ECS needs AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+#   ARTIFACT_BACKEND=ECS needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or
+#   AWS_SHARED_CREDENTIALS_FILE, a readable boto3 credentials file) and
 #   MLFLOW_S3_ENDPOINT_URL; GCS needs GOOGLE_APPLICATION_CREDENTIALS; a missing value,
 #   an empty or an unrecognised backend -> local artifact storage (said on stderr).
 # Every argument is passed on to `mlflow server`; --host 0.0.0.0 is added when none is
@@ -35,7 +36,14 @@ need() {
     done
 }
 case "$backend" in
-    ECS) need AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY MLFLOW_S3_ENDPOINT_URL ;;
+    ECS)
+        if [ -n "${AWS_SHARED_CREDENTIALS_FILE:-}" ] && [ -z "${AWS_ACCESS_KEY_ID:-}${AWS_SECRET_ACCESS_KEY:-}" ]; then
+            [ -r "$AWS_SHARED_CREDENTIALS_FILE" ] || missing=" AWS_SHARED_CREDENTIALS_FILE(unreadable)"
+            need MLFLOW_S3_ENDPOINT_URL
+        else
+            need AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY MLFLOW_S3_ENDPOINT_URL
+        fi
+        ;;
     GCS) need GOOGLE_APPLICATION_CREDENTIALS ;;
     "") ;;
     *)
@@ -70,6 +78,9 @@ for arg in "$@"; do
     fi
     previous="$arg"
 done
+
+# A URI as it may be logged: the user info (user:password@) masked.
+masked() { printf '%s' "$1" | sed 's#://[^@/]*@#://***@#'; }
 
 # configparser reads "%" as interpolation: write it as "%%".
 ini_value() { printf '%s' "$1" | sed 's/%/%%/g'; }
@@ -106,7 +117,7 @@ if [ "$basic_auth" = true ]; then
                 } >"$auth_dir/basic_auth.ini"
             )
             export MLFLOW_AUTH_CONFIG_PATH="$auth_dir/basic_auth.ini"
-            say "basic-auth: admin $AUTH_USERNAME, auth database $AUTH_DATABASE_URL, default permission NO_PERMISSIONS"
+            say "basic-auth: admin $AUTH_USERNAME, auth database $(masked "$AUTH_DATABASE_URL"), default permission NO_PERMISSIONS"
         else
             say "basic-auth: AUTH_USERNAME, AUTH_PASSWORD and AUTH_DATABASE_URL are not all set (missing:$missing): MLflow's default admin and permissions"
         fi
