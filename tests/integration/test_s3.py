@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import uuid
 from pathlib import Path
@@ -53,12 +54,17 @@ def test_the_secret_is_not_in_the_image(deployment: Deployment) -> None:
     assert_no_secret(history, deployment.s3_secret, deployment.s3_key)
 
 
-def test_the_secret_is_not_written_under_the_data_dir(deployment: Deployment) -> None:
-    root = deployment.data_dir.parent
-    for path in root.rglob("*"):
-        if path.is_file() and path.stat().st_size < 10_000_000:
+def test_the_keys_are_only_in_the_private_credentials_file(deployment: Deployment) -> None:
+    credentials = deployment.data_dir.parent / "config" / "aws-credentials"
+    for path in deployment.data_dir.parent.rglob("*"):
+        if path.is_file() and path != credentials and path.stat().st_size < 10_000_000:
             found = deployment.s3_secret.encode() in path.read_bytes()
             assert not found, f"the S3 secret is written in {path}"
+    info = credentials.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o600, 10001)
+    attrs = docker.from_env().containers.get(deployment.container).attrs
+    mount = next(m for m in attrs["Mounts"] if m["Source"] == str(credentials))
+    assert (mount["Destination"], mount["RW"]) == ("/run/secrets/aws-credentials", False)
 
 
 def test_a_wrong_secret_fails_the_deploy_and_the_server_keeps_serving(
@@ -74,7 +80,15 @@ def test_a_wrong_secret_fails_the_deploy_and_the_server_keeps_serving(
     assert_no_secret(output, wrong, deployment.s3_secret)
     wait_healthy(deployment.url)
     assert docker.from_env().containers.get(deployment.container).attrs["Image"] == before
-    assert container_env(deployment)["AWS_SECRET_ACCESS_KEY"] == deployment.s3_secret
+    # The previous keys are back in their 0600 file, and none is in the environment.
+    env = container_env(deployment)
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env)
+    credentials = deployment.data_dir.parent / "config" / "aws-credentials"
+    assert env["AWS_SHARED_CREDENTIALS_FILE"] == "/run/secrets/aws-credentials"
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    content = credentials.read_text()
+    assert deployment.s3_secret in content and wrong not in content
+    assert not list(credentials.parent.glob("aws-credentials.*")), "a copy of the keys is left"
     run_id, payload = log_artifact(deployment, tmp_path)
     assert list(deployment.stored_artifacts(run_id).values()) == [payload]
 
