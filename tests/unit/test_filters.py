@@ -13,6 +13,7 @@ assert _SPEC and _SPEC.loader
 filters = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(filters)
 
+FAKE_URI = "postgresql://u:fake-pass@db:5432/m"  # pragma: allowlist secret
 TLS = "--ssl-certfile=/run/secrets/c --ssl-keyfile=/run/secrets/k"
 
 
@@ -36,7 +37,7 @@ def test_with_opts_adds_to_the_servers_own_option(args: list[str], expected: lis
 @pytest.mark.parametrize(
     ("uri", "masked"),
     [
-        ("postgresql://u:fake-pass@db:5432/m", "postgresql://***@db:5432/m"),
+        (FAKE_URI, "postgresql://***@db:5432/m"),
         ("mysql+pymysql://u@db/m", "mysql+pymysql://***@db/m"),
         ("sqlite:////mlflow/mlflow.db", "sqlite:////mlflow/mlflow.db"),
         ("https://pypi.invalid/simple", "https://pypi.invalid/simple"),
