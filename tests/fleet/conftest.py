@@ -36,17 +36,30 @@ class Fleet:
             ["docker", "exec", host, "docker", *argv], capture_output=True, text=True, check=True
         ).stdout.strip()
 
+    def shell(self, host: str, script: str) -> str:
+        """A shell command on a fleet host (not in its MLflow container)."""
+        return subprocess.run(
+            ["docker", "exec", host, "sh", "-c", script], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
     def container_state(self, host: str) -> dict[str, str]:
         out = self.docker(host, "inspect", self.container, "--format", "{{json .}}")
         inspected = json.loads(out)
+        labels = inspected["Config"]["Labels"] or {}
         return {"id": inspected["Id"], "image": inspected["Image"],
                 "env": "\n".join(inspected["Config"]["Env"]),
-                "cmd": " ".join(inspected["Config"]["Cmd"])}  # fmt: skip
+                "cmd": " ".join(inspected["Config"]["Cmd"]),
+                "version": labels.get("io.github.mlflow-server.version", "")}  # fmt: skip
 
     def run_playbook(self, extra: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
         """`ansible-playbook playbooks/site.yml` over the fleet, as an operator runs it.
         Extra vars go in a file only root reads, never on the command line."""
-        env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"}
+        env = {
+            **os.environ,
+            "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+        }
         with tempfile.NamedTemporaryFile("w", suffix=".json") as extra_file:
             json.dump(extra or {}, extra_file)
             extra_file.flush()

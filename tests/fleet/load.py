@@ -114,3 +114,46 @@ class LoadClients:
             stored = {int(m["step"]) for m in reply.json().get("metrics", [])}
             lost += [f"{stats.run_id} step {s}" for s in stats.acked_steps if s not in stored]
         return lost
+
+
+class OutageProbe:
+    """Polls GET {url}/health every `interval` seconds until stopped; says how long, in
+    all and at the longest stretch, it did not answer 200."""
+
+    def __init__(self, url: str, ca: str, interval: float = 0.1) -> None:
+        self.url = url.rstrip("/")
+        self.ca = ca
+        self.interval = interval
+        self.samples: list[tuple[float, bool]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        session = requests.Session()
+        while not self._stop.is_set():
+            try:
+                reply = session.get(f"{self.url}/health", timeout=2, verify=self.ca)
+                ok = reply.status_code == 200
+            except requests.RequestException:
+                ok = False
+            self.samples.append((time.monotonic(), ok))
+            time.sleep(self.interval)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def outage(self) -> tuple[float, float]:
+        """(seconds not answering in all, longest stretch), between samples."""
+        total = longest = current = 0.0
+        for (t0, ok), (t1, _) in zip(self.samples, self.samples[1:], strict=False):
+            if ok:
+                current = 0.0
+                continue
+            total += t1 - t0
+            current += t1 - t0
+            longest = max(longest, current)
+        return total, longest

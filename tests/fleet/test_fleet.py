@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import mlflow
 import pytest
 import requests
 from conftest import Fleet
-from load import LoadClients
+from load import LoadClients, OutageProbe
 from mlflow.tracking import MlflowClient
 
 API = "/api/2.0/mlflow"
@@ -24,6 +25,44 @@ def client_env(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
     # The client verifies the load balancer's certificate against the scenario's CA.
     monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", fleet.ca)
+
+
+# First, as it needs the release converge left (2.13.0); the tests after it run on
+# 3.17.2, the inventory's release.
+def test_a_release_bump_migrates_the_shared_database_once(fleet: Fleet) -> None:
+    """2.13.0 -> 3.17.2 changes the schema: one backup, every server stopped, one
+    `mlflow db upgrade`, then every server on the new release. Writes fail while no
+    server runs (the downtime, reported); none the servers acknowledged is lost."""
+    backups = "ls /var/lib/mlflow-server/data/backups 2>/dev/null | grep -c '^postgresql-' || true"
+    before = {host: fleet.container_state(host) for host in fleet.app_urls}
+    assert {state["version"] for state in before.values()} == {"2.13.0"}
+    dumps_before = {host: int(fleet.shell(host, backups)) for host in fleet.app_urls}
+    load = _load(fleet)
+    probe = OutageProbe(fleet.lb_url, fleet.ca)
+    load.start()
+    probe.start()
+    started = time.monotonic()
+    try:
+        result = fleet.run_playbook()
+    finally:
+        probe.stop()
+        load.stop()
+    took = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    after = {host: fleet.container_state(host) for host in fleet.app_urls}
+    assert {state["version"] for state in after.values()} == {"3.17.2"}
+    assert len({state["image"] for state in after.values()}) == 1
+    # Migrated once, by one host, after one backup on that host.
+    assert output.count("Upgraded the tracking database from schema") == 1, output[-4000:]
+    dumps = {host: int(fleet.shell(host, backups)) - dumps_before[host] for host in fleet.app_urls}
+    assert sorted(dumps.values()) == [0, 1], dumps
+    total, longest = probe.outage()
+    print(f"migrating release bump: deploy {took:.0f} s; the load balancer did not answer "
+          f"/health for {total:.1f} s in all, {longest:.1f} s at the longest; "
+          f"{load.total_requests} requests by 8 clients, {len(load.failures)} failed")  # fmt: skip
+    assert total > 0, "no downtime: were the servers not stopped for the migration?"
+    assert load.read_back() == []
 
 
 def test_every_host_runs_the_same_image(fleet: Fleet) -> None:
