@@ -45,3 +45,53 @@ def test_with_opts_adds_to_the_servers_own_option(args: list[str], expected: lis
 )
 def test_mask_hides_the_user_info_only(uri: str, masked: str) -> None:
     assert filters.mlflow_server_mask(uri) == masked
+
+
+def test_published_ports_put_a_container_back_where_it_was() -> None:
+    bindings = {
+        "5005/tcp": [
+            {"HostIp": "127.0.0.1", "HostPort": "5011"},
+            {"HostIp": "::1", "HostPort": "5011"},
+        ],
+        "9000/udp": [{"HostIp": "", "HostPort": "9000"}],
+    }
+    assert filters.mlflow_server_published_ports(bindings) == [
+        "127.0.0.1:5011:5005/tcp", "[::1]:5011:5005/tcp", "9000:9000/udp",
+    ]  # fmt: skip
+    assert filters.mlflow_server_published_ports(None) == []  # host network
+
+
+def test_mounts_put_a_container_back_on_its_own_volumes() -> None:
+    inspected = [
+        {"Type": "bind", "Source": "/var/lib/old/data", "Target": "/mlflow"},
+        {
+            "Type": "bind",
+            "Source": "/var/lib/old/c/x",
+            "Target": "/run/x",
+            "ReadOnly": True,
+        },
+    ]
+    assert filters.mlflow_server_mounts(inspected) == [
+        {"type": "bind", "source": "/var/lib/old/data", "target": "/mlflow", "read_only": False},
+        {"type": "bind", "source": "/var/lib/old/c/x", "target": "/run/x", "read_only": True},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("container", "url"),
+    [
+        ({"Config": {"Cmd": ["--host", "0.0.0.0", "--port", "5005"]},
+          "HostConfig": {"NetworkMode": "bridge", "PortBindings": {
+              "5005/tcp": [{"HostIp": "0.0.0.0", "HostPort": "5011"}]}}},
+         "http://127.0.0.1:5011/health"),
+        ({"Config": {"Cmd": ["--host", "127.0.0.1", "--port", "5007", "--uvicorn-opts",
+                             "--ssl-certfile=/run/secrets/c --ssl-keyfile=/run/secrets/k"]},
+          "HostConfig": {"NetworkMode": "host", "PortBindings": {}}},
+         "https://127.0.0.1:5007/health"),
+        ({"Config": {"Cmd": ["--host", "::1", "--port", "5008"]},
+          "HostConfig": {"NetworkMode": "host"}},
+         "http://[::1]:5008/health"),
+    ],
+)  # fmt: skip
+def test_health_url_of_a_container_as_it_was_created(container: dict, url: str) -> None:
+    assert filters.mlflow_server_health_url_of(container, 5005) == url

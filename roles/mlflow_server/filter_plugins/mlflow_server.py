@@ -33,9 +33,70 @@ def mlflow_server_mask(value: Any) -> str:
     return _USERINFO.sub("://***@", str(value))
 
 
+def mlflow_server_published_ports(port_bindings: dict[str, Any] | None) -> list[str]:
+    """docker_container's published_ports from `docker inspect`'s HostConfig.PortBindings:
+    a container put back is published where it was, not where the failed deploy wanted.
+
+    >>> mlflow_server_published_ports({"5005/tcp": [{"HostIp": "127.0.0.1", "HostPort": "5005"}]})
+    ['127.0.0.1:5005:5005/tcp']
+    """
+    ports = []
+    for container_port, bindings in sorted((port_bindings or {}).items()):
+        for binding in bindings or []:
+            host_ip = binding.get("HostIp") or ""
+            if ":" in host_ip:
+                host_ip = f"[{host_ip}]"
+            host = (
+                f"{host_ip}:{binding.get('HostPort', '')}"
+                if host_ip
+                else binding.get("HostPort", "")
+            )
+            ports.append(f"{host}:{container_port}")
+    return ports
+
+
+def mlflow_server_mounts(host_config_mounts: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """docker_container's mounts from `docker inspect`'s HostConfig.Mounts."""
+    return [
+        {
+            "type": m.get("Type", "bind"),
+            "source": m["Source"],
+            "target": m["Target"],
+            "read_only": bool(m.get("ReadOnly", False)),
+        }
+        for m in host_config_mounts or []
+    ]
+
+
+def mlflow_server_health_url_of(container: dict[str, Any], container_port: int | str) -> str:
+    """The /health URL of a container as it was created (`docker inspect`): its published
+    port, or with host networking its own --host/--port; HTTPS when it was given a
+    certificate. Loopback stands in for an all-addresses bind."""
+    command = [str(a) for a in (container.get("Config") or {}).get("Cmd") or []]
+    host_config = container.get("HostConfig") or {}
+
+    def after(flag: str, default: str) -> str:
+        return command[command.index(flag) + 1] if flag in command[:-1] else default
+
+    if host_config.get("NetworkMode") == "host":
+        host, port = after("--host", "127.0.0.1"), after("--port", str(container_port))
+    else:
+        bindings = (host_config.get("PortBindings") or {}).get(f"{container_port}/tcp") or [{}]
+        host, port = bindings[0].get("HostIp") or "", bindings[0].get("HostPort") or ""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if any("certfile" in arg for arg in command) else "http"
+    return f"{scheme}://{host}:{port}/health"
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "mlflow_server_with_opts": mlflow_server_with_opts,
             "mlflow_server_mask": mlflow_server_mask,
+            "mlflow_server_published_ports": mlflow_server_published_ports,
+            "mlflow_server_mounts": mlflow_server_mounts,
+            "mlflow_server_health_url_of": mlflow_server_health_url_of,
         }
