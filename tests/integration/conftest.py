@@ -94,6 +94,15 @@ def _env(name: str) -> str:
     return value
 
 
+def _served_image(container: str, fallback: str) -> str:
+    """The image reference the server's container was created from: `latest` is the
+    newest build of the name, which servers sharing the name take turns at."""
+    try:
+        return str(docker.from_env().containers.get(container).attrs["Config"]["Image"])
+    except docker.errors.NotFound:
+        return fallback
+
+
 @pytest.fixture(scope="session")
 def deployment() -> Deployment:
     return Deployment(
@@ -102,7 +111,7 @@ def deployment() -> Deployment:
         data_dir=Path(_env("MLFLOW_TEST_DATA_DIR")),
         build_dir=Path(_env("MLFLOW_TEST_BUILD_DIR")),
         container=_env("MLFLOW_TEST_CONTAINER"),
-        image=_env("MLFLOW_TEST_IMAGE"),
+        image=_served_image(_env("MLFLOW_TEST_CONTAINER"), _env("MLFLOW_TEST_IMAGE")),
         artifact_store=_env("MLFLOW_TEST_ARTIFACT_STORE"),
         store_endpoint=os.environ.get("MLFLOW_TEST_STORE_ENDPOINT", ""),
         s3_key=os.environ.get("MLFLOW_TEST_S3_KEY", ""),
