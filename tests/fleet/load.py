@@ -146,14 +146,24 @@ class OutageProbe:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def stretches(self) -> list[tuple[float, float]]:
+        """Each stretch without a 200: (seconds from the first sample, length)."""
+        if not self.samples:
+            return []
+        first = self.samples[0][0]
+        found: list[tuple[float, float]] = []
+        start: float | None = None
+        for t0, ok in self.samples:
+            if not ok and start is None:
+                start = t0
+            if ok and start is not None:
+                found.append((start - first, t0 - start))
+                start = None
+        if start is not None:
+            found.append((start - first, self.samples[-1][0] - start))
+        return found
+
     def outage(self) -> tuple[float, float]:
-        """(seconds not answering in all, longest stretch), between samples."""
-        total = longest = current = 0.0
-        for (t0, ok), (t1, _) in zip(self.samples, self.samples[1:], strict=False):
-            if ok:
-                current = 0.0
-                continue
-            total += t1 - t0
-            current += t1 - t0
-            longest = max(longest, current)
-        return total, longest
+        """(seconds not answering in all, longest stretch)."""
+        lengths = [length for _, length in self.stretches()]
+        return sum(lengths), max(lengths, default=0.0)

@@ -60,7 +60,9 @@ def test_a_release_bump_migrates_the_shared_database_once(fleet: Fleet) -> None:
     total, longest = probe.outage()
     print(f"migrating release bump: deploy {took:.0f} s; the load balancer did not answer "
           f"/health for {total:.1f} s in all, {longest:.1f} s at the longest; "
-          f"{load.total_requests} requests by 8 clients, {len(load.failures)} failed")  # fmt: skip
+          f"{load.total_requests} requests by 8 clients, {len(load.failures)} failed; "
+          "stretches (start s, length s): "
+          + ", ".join(f"({a:.0f}, {b:.1f})" for a, b in probe.stretches() if b >= 0.5))  # fmt: skip
     assert total > 0, "no downtime: were the servers not stopped for the migration?"
     assert load.read_back() == []
 
