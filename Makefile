@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # 3.17.2 after default has built it).
 LANES ?= "upgrade fleet postgres" "default auth gcs s3"
 
-.PHONY: venv deploy teardown test checks prepare-host lint unit molecule lock lock-all lock-tools bench
+.PHONY: venv deploy teardown test checks prepare-host lint unit molecule lock lock-all lock-tools bench bench-fleet
 
 $(VENV)/.installed: requirements.txt scripts/bootstrap-venv.sh
 	scripts/bootstrap-venv.sh $(VENV)
@@ -59,3 +59,7 @@ lock-tools: venv
 
 bench: venv
 	python bench/build_size.py $(BENCH_ARGS)
+
+# Build once and ship vs build on every host, on the fleet scenario's hosts (~15 min).
+bench-fleet: prepare-host
+	bench/fleet_ship.sh
