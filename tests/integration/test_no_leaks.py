@@ -22,7 +22,7 @@ def variants(secret: str) -> list[bytes]:
     return [form.encode() for form in secret_variants(secret)]
 
 
-@pytest.mark.leaks
+@pytest.mark.secure
 def test_variants_find_a_secret_base64_encoded_inside_other_text() -> None:
     secret = "fake-secret-for-the-search-1234"  # pragma: allowlist secret
     for prefix in ("", "a", "ab", "abc"):
@@ -78,7 +78,7 @@ def places(deployment: Deployment) -> dict[str, bytes]:
     return out
 
 
-@pytest.mark.leaks
+@pytest.mark.secure
 @pytest.mark.last
 def test_no_secret_is_where_others_can_read_it(deployment: Deployment) -> None:
     secrets = secrets_of(deployment)
