@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # 3.17.2 after default has built it).
 LANES ?= "upgrade fleet postgres" "default auth gcs s3"
 
-.PHONY: venv deploy teardown test checks prepare-host lint unit molecule lock lock-all lock-tools bench bench-fleet
+.PHONY: venv deploy teardown test checks prepare-host lint lint-ansible lint-static unit molecule lock lock-all lock-tools bench bench-fleet
 
 $(VENV)/.installed: requirements.txt scripts/bootstrap-venv.sh
 	scripts/bootstrap-venv.sh $(VENV)
@@ -34,10 +34,16 @@ checks: lint unit
 prepare-host: venv
 	ansible-playbook -i inventory/local/hosts.yml playbooks/prepare_host.yml
 
+# ansible-lint (most of the time) beside the quick checks.
 lint: venv
+	$(MAKE) --no-print-directory --jobs=2 --output-sync=target lint-ansible lint-static
+
+lint-ansible:
+	ansible-lint
+
+lint-static:
 	python scripts/check_secrets.py
 	yamllint --strict .
-	ansible-lint
 	ruff check .
 	ruff format --check .
 
