@@ -206,6 +206,7 @@ def run_playbook(
     playbook: str = "site.yml",
     extra: dict[str, Any] | None = None,
     *options: str,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`ansible-playbook -v playbooks/PLAYBOOK` on this deployment's host, as an operator
     runs it. Extra vars go in a file only root reads, never on the command line."""
@@ -221,6 +222,7 @@ def run_playbook(
         "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
+        **(env or {}),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".json") as extra_file:
         if extra:

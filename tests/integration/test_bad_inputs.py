@@ -1,0 +1,220 @@
+"""Bad input, given to the role's real entry point (a playbook that applies the role: its
+argument spec, then its rules) against the running default deployment: each
+case fails with a message that names the variable and the fix, and a fingerprint of the
+host taken before and after proves nothing changed: the server's container and its
+config, the images of its name, every file, mode and owner under its data dir, the host's
+users. The server keeps answering throughout."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from conftest import Deployment, assert_no_secret, run_playbook, wait_healthy
+from inputs import ADMIN, FAKE_SECRETS, REPLICAS, STAND_IN_FILE, TLS
+
+pytestmark = pytest.mark.default_scenario
+
+ROLE_ONLY = Path(__file__).with_name("role_only.yml")
+
+# Hostile text: spaces, both quotes, a command substitution and a percent sign.
+HOSTILE = "x y'\"$(touch /tmp/pwned)%s"
+
+# The scenario's server listens on loopback; these cases open it to every address.
+EXPOSED = {"mlflow_server_bind_address": "0.0.0.0"}
+
+# id -> (inputs, words the message must hold)
+CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
+    # The argument spec: types and choices.
+    "port-not-a-number": ({"mlflow_server_port": "5005/tcp"},
+                          ["mlflow_server_port", "unable to convert to int"]),
+    "auth-enabled-not-a-bool": ({"mlflow_server_auth_enabled": "maybe"},
+                                ["mlflow_server_auth_enabled", "unable to convert to bool"]),
+    "restart-policy-choice": ({"mlflow_server_restart_policy": "sometimes"},
+                              ["mlflow_server_restart_policy must be one of",
+                               "unless-stopped", "got: sometimes"]),
+    "network-mode-choice": ({"mlflow_server_network_mode": "overlay"},
+                            ["mlflow_server_network_mode must be one of", "got: overlay"]),
+    "keep-images-not-a-number": ({"mlflow_server_keep_images": "all"},
+                                 ["mlflow_server_keep_images", "unable to convert to int"]),
+    "extra-args-not-a-list": ({"mlflow_server_extra_args": {"--workers": 2}},
+                              ["mlflow_server_extra_args", "list"]),
+    # The role's rules.
+    "port-out-of-range": ({"mlflow_server_port": 70000}, ["mlflow_server_port must be 1-65535"]),
+    "no-lock": ({"mlflow_server_version": "9.9.9"},
+                ["mlflow_server_version=9.9.9 has no lock file", "scripts/lock_mlflow.py"]),
+    "3.17-default-admin": ({"mlflow_server_auth_enabled": True},
+                           ["ships no default admin password", "mlflow_server_auth_username",
+                            "mlflow_server_auth_password", "mlflow_server_auth_database_url"]),
+    "2.22-short-password": ({**ADMIN, "mlflow_server_version": "2.22.0",
+                             "mlflow_server_auth_password": "fake-short"},
+                            ["12 characters or more", "mlflow_server_auth_password"]),
+    "3.17-old-default": ({**ADMIN, "mlflow_server_auth_password": "password1234"},
+                         ["refuses MLflow's old default 'password1234'"]),
+    "3.3-uvicorn": ({**ADMIN, "mlflow_server_version": "3.3.1"},
+                    ["HTTP 500", "3.4.0", "--gunicorn-opts"]),
+    "3.6-remote-auth-db": ({**ADMIN, "mlflow_server_version": "3.6.0",
+                            "mlflow_server_auth_database_url": "postgresql://u:fake-db-pass@db/auth"},
+                           ["3.6.0 cannot open auth", "postgresql://***@db/auth", "3.7.0"]),
+    "auth-db-is-tracking-db": ({**ADMIN, "mlflow_server_auth_database_url":
+                                "sqlite:////mlflow/mlflow.db"},
+                               ["name the same database", "mlflow_server_auth_database_url"]),
+    "auth-db-off-the-volume": ({**ADMIN, "mlflow_server_auth_database_url": "sqlite:////tmp/a.db"},
+                               ["outside", "sqlite:////mlflow/basic_auth.db"]),
+    "app-name-in-extra-args": ({"mlflow_server_extra_args": ["--app-name", "basic-auth"]},
+                               ["must not carry --app-name", "mlflow_server_auth_enabled"]),
+    "port-in-extra-args": ({"mlflow_server_extra_args": ["--port", "6000"]},
+                           ["set mlflow_server_port and mlflow_server_bind_address instead"]),
+    "mysql-without-driver": ({"mlflow_server_database_uri": "mysql://u:fake-db-pass@db/mlflow"},
+                             ["mlflow_server_database_uri must be", "mysql+pymysql://"]),
+    "sqlite-off-the-volume": ({"mlflow_server_database_uri": "sqlite:////var/lib/x.db"},
+                              ["survives the container"]),
+    "one-image-kept": ({"mlflow_server_keep_images": 1}, ["mlflow_server_keep_images=1"]),
+    "replicas-on-sqlite": ({**REPLICAS, "mlflow_server_database_uri": "sqlite:///mlflow.db"},
+                           ["mlflow_server_database_uri=sqlite", "mlflow_server_replicated",
+                            "PostgreSQL/MySQL"]),
+    "replicas-local-artifacts": ({**REPLICAS, "mlflow_server_artifact_backend": ""},
+                                 ["the artifacts (local storage", "S3 or GCS"]),
+    "replicas-s3-without-key": ({**REPLICAS, "mlflow_server_aws_secret_access_key": ""},
+                                ["needs mlflow_server_aws_secret_access_key"]),
+    "replicas-sqlite-auth-db": ({**REPLICAS, **ADMIN}, ["the auth database"]),
+    "replicas-unknown-build-host": ({**REPLICAS, "mlflow_server_build_host": "nowhere"},
+                                    ["mlflow_server_build_host=nowhere"]),
+    "auth-db-is-tracking-postgres": ({**ADMIN, **REPLICAS, "mlflow_server_auth_database_url":
+                                      REPLICAS["mlflow_server_database_uri"]},
+                                     ["name the same database", "postgresql://***@db:5432/mlflow"]),
+    "pip-index-with-token": ({"mlflow_server_pip_index_url":
+                              "https://ci:fake-db-pass@pypi.invalid/simple"},
+                             ["mlflow_server_pip_index_url carries credentials"]),
+    "tls-without-key": ({"mlflow_server_tls_certificate": STAND_IN_FILE},
+                        ["needs both mlflow_server_tls_certificate and mlflow_server_tls_key"]),
+    "tls-missing-file": ({"mlflow_server_tls_certificate": "/nonexistent/cert.pem",
+                          "mlflow_server_tls_key": STAND_IN_FILE},
+                         ["/nonexistent/cert.pem", "PEM files on the controller"]),
+    "tls-under-waitress": ({**TLS, "mlflow_server_extra_args": ["--waitress-opts", "--threads 4"]},
+                           ["(--waitress-opts in mlflow_server_extra_args) serves no TLS"]),
+    "strict-open-server": ({**EXPOSED, "mlflow_server_exposure_strict": True},
+                           ["with no authentication", "mlflow_server_auth_enabled"]),
+    "strict-auth-in-clear": ({**ADMIN, **EXPOSED, "mlflow_server_exposure_strict": True},
+                             ["with basic-auth over plain HTTP", "mlflow_server_tls_certificate"]),
+    # Hostile text in every value that reaches a file, the environment, the entrypoint
+    # or a file name. (Hostile admin passwords are served: the auth scenario's.)
+    "line-break-in-database-uri": ({"mlflow_server_database_uri":
+                                    "postgresql://u:fake-db-pass@db/mlflow\nx=1"},
+                                   ["mlflow_server_database_uri must be one line"]),
+    "line-break-in-auth-db-url": ({**ADMIN, "mlflow_server_auth_database_url":
+                                   "postgresql://u:fake-db-pass@db/auth\n[x]"},
+                                  ["mlflow_server_auth_database_url must be one line"]),
+    "line-break-in-admin-name": ({**ADMIN, "mlflow_server_auth_username": "admin\n[x]"},
+                                 ["mlflow_server_auth_username must be one line"]),
+    "line-break-in-s3-secret": ({**REPLICAS, "mlflow_server_aws_secret_access_key":
+                                 "fake-password-long-enough\n[evil]"},
+                                ["mlflow_server_aws_secret_access_key must be one line"]),
+    "hostile-container-name": ({"mlflow_server_container_name": HOSTILE},
+                               ["mlflow_server_container_name=", "is not a Docker container name"]),
+    "hostile-image-name": ({"mlflow_server_image_name": HOSTILE},
+                           ["mlflow_server_image_name=", "is not a Docker image name"]),
+    "hostile-data-dir": ({"mlflow_server_data_dir": f"/var/lib/{HOSTILE}"},
+                         ["mlflow_server_data_dir=", "is not an absolute path"]),
+    "relative-data-dir": ({"mlflow_server_data_dir": "var/lib/mlflow"},
+                          ["mlflow_server_data_dir=\"var/lib/mlflow\" is not an absolute path"]),
+    "hostile-bind-address": ({"mlflow_server_bind_address": "0.0.0.0;id"},
+                             ["mlflow_server_bind_address=", "is not an IP address"]),
+    "hostile-container-user": ({"mlflow_server_container_user": HOSTILE},
+                               ["mlflow_server_container_user=", "is not a system user name"]),
+    "hostile-artifact-url": ({"mlflow_server_artifact_url": f"s3://bucket/{HOSTILE}"},
+                             ["mlflow_server_artifact_url=", "is not one word"]),
+    "hostile-s3-endpoint": ({"mlflow_server_s3_endpoint_url": f"http://s3 {HOSTILE}"},
+                            ["mlflow_server_s3_endpoint_url=", "is not empty or an http(s) URL"]),
+    "hostile-memory-limit": ({"mlflow_server_memory_limit": "4 GB"},
+                             ["mlflow_server_memory_limit=\"4 GB\"", "e.g. 4g"]),
+    "hostile-log-size": ({"mlflow_server_log_max_size": "10%"},
+                         ["mlflow_server_log_max_size=\"10%\"", "e.g. 10m"]),
+    "hostile-allowed-host": ({"mlflow_server_allowed_hosts": ["mlflow.example.com", HOSTILE]},
+                             ["mlflow_server_allowed_hosts=", "one name or origin per list item"]),
+    "hostile-env-name": ({"mlflow_server_env": {"GOOD": "1", "BAD NAME$(id)": "1"}},
+                         ["mlflow_server_env=", "is not a dict whose keys are environment"]),
+}  # fmt: skip
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fingerprint(deployment: Deployment) -> dict[str, Any]:
+    """What a deploy could change on the host: the server's containers (its own and the
+    one-off jobs named after it) with their config, the images of its name, every file
+    (content, mode, owner) under its data dir but the server's scratch /tmp, and the
+    host's users and groups."""
+    client = docker.from_env()
+    containers = {}
+    for container in client.containers.list(all=True):
+        attrs = container.attrs
+        if not attrs["Name"].lstrip("/").startswith(deployment.container):
+            continue
+        containers[attrs["Name"]] = {
+            "id": attrs["Id"],
+            "image": attrs["Image"],
+            "started": attrs["State"]["StartedAt"],
+            "running": attrs["State"]["Running"],
+            "restarts": attrs["RestartCount"],
+            "config": {k: attrs["Config"].get(k) for k in ("Env", "Cmd", "Labels", "User")},
+            "host_config": attrs["HostConfig"],
+        }
+    name = deployment.image.split(":", 1)[0]
+    images = sorted((image.id, sorted(image.tags)) for image in client.images.list(name=name))
+    root = deployment.data_dir.parent
+    files = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if relative.parts[0] == "tmp":
+            continue
+        stat = path.lstat()
+        files[str(relative)] = (
+            oct(stat.st_mode), stat.st_uid, stat.st_gid,
+            _sha256(path) if path.is_file() and not path.is_symlink() else "",
+        )  # fmt: skip
+    users = {p: _sha256(Path(p)) for p in ("/etc/passwd", "/etc/group")}
+    return {"containers": containers, "images": images, "files": files, "users": users}
+
+
+def attempt(deployment: Deployment, inputs: dict[str, Any]) -> dict[str, Any]:
+    before = fingerprint(deployment)
+    result = run_playbook(deployment, str(ROLE_ONLY), inputs)
+    after = fingerprint(deployment)
+    return {"result": result, "before": before, "after": after}
+
+
+@pytest.fixture(scope="module")
+def outcomes(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    wait_healthy(deployment.url)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = {name: pool.submit(attempt, deployment, inputs)
+                for name, (inputs, _) in CASES.items()}  # fmt: skip
+        return {name: run.result() for name, run in runs.items()}
+
+
+def test_there_are_at_least_25_cases() -> None:
+    assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_refused_and_nothing_changes(
+    name: str, deployment: Deployment, outcomes: dict[str, dict[str, Any]]
+) -> None:
+    outcome = outcomes[name]
+    result = outcome["result"]
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, f"{name} was deployed: {output[-2000:]}"
+    for words in CASES[name][1]:
+        assert words in output, output[-2000:]
+    assert_no_secret(result.stdout + result.stderr, *FAKE_SECRETS)
+    before, after = outcome["before"], outcome["after"]
+    for part in before:
+        assert before[part] == after[part], f"{name} changed the host's {part}"
+    assert not Path("/tmp/pwned").exists()
+    wait_healthy(deployment.url, timeout=5)
