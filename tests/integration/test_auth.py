@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import secrets
 import stat
 import subprocess
+import time
 import uuid
+from pathlib import Path
 
 import docker
 import pytest
@@ -35,6 +38,24 @@ def grant_read(url: str, admin: tuple[str, str], version: str, user: str, experi
         body = {"username": user, "experiment_id": experiment}
     status, reply = call(url, path, admin, "POST", {**body, "permission": "READ"})
     assert status == 200, reply
+
+
+def create_experiment(url: str, admin: tuple[str, str], name: str) -> str:
+    """The experiment's id; a connection dropped by a worker still starting (a standalone
+    container on a busy host) is retried as the MLflow client retries."""
+    for attempt in range(4):
+        try:
+            status, reply = call(url, "/api/2.0/mlflow/experiments/create", admin, "POST",
+                                 {"name": name})  # fmt: skip
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            time.sleep(2 * (attempt + 1))
+            continue
+        if status == 200:
+            return str(reply["experiment_id"])
+        assert reply.get("error_code") == "RESOURCE_ALREADY_EXISTS", reply  # a retried create
+        path = f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}"
+        return str(call(url, path, admin)[1]["experiment"]["experiment_id"])
+    raise AssertionError(f"{url} dropped every connection")
 
 
 def check_access_control(url: str, admin: tuple[str, str], version: str, experiment: str) -> None:
@@ -97,7 +118,8 @@ def test_a_new_password_in_the_inventory_is_rotated_and_never_printed(
     deployment: Deployment,
 ) -> None:
     old = deployment.auth_password
-    new = secrets.token_urlsafe(18) + "%new"
+    # Quotes, spaces, a command substitution and "%" are data to the ini and the API.
+    new = secrets.token_urlsafe(18) + " 'q' \"d\" $(touch /tmp/pwned) %new"
     assert _accepts(deployment, old)
 
     checked = _deploy(deployment, new, "--check")
@@ -112,6 +134,9 @@ def test_a_new_password_in_the_inventory_is_rotated_and_never_printed(
     assert f"admin_password = {ini_escaped(new)}\n" in ini
     for output in (checked, rotated):
         assert_no_secret(output, old, new, ini_escaped(old), ini_escaped(new))
+    container = docker.from_env().containers.get(deployment.container)
+    assert container.exec_run(["test", "-e", "/tmp/pwned"]).exit_code == 1
+    assert not Path("/tmp/pwned").exists()
 
 
 def ini_escaped(value: str) -> str:
@@ -166,11 +191,8 @@ def test_image_alone_renders_its_ini_from_the_seed_variables(
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url)
         assert call(url, "/api/2.0/mlflow/experiments/search?max_results=1")[0] == 401
-        status, reply = call(
-            url, "/api/2.0/mlflow/experiments/create", admin, "POST", {"name": "seed"}
-        )
-        assert status == 200, reply
-        check_access_control(url, admin, deployment.version, reply["experiment_id"])
+        experiment = create_experiment(url, admin, "seed")
+        check_access_control(url, admin, deployment.version, experiment)
         logs = container.logs().decode()
         assert f"basic-auth: admin {admin[0]}" in logs
         assert_no_secret(logs, admin[1])

@@ -135,7 +135,10 @@ def test_an_untrusted_endpoint_fails_the_deploy_and_the_server_keeps_serving(
     output = result.stdout + result.stderr
     assert result.returncode != 0, "a deploy that cannot verify the store succeeded"
     assert "is back in service" in output
-    assert "CERTIFICATE_VERIFY_FAILED" in output or "SSL" in output
+    # The store's certificate refused by verification, not some other TLS failure.
+    assert "CERTIFICATE_VERIFY_FAILED" in output, output[-3000:].replace(
+        deployment.s3_secret, "***"
+    )
     wait_healthy(deployment.url)
     after = docker.from_env().containers.get(deployment.container).attrs
     assert after["Image"] == before["Image"]
