@@ -95,3 +95,49 @@ def test_mounts_put_a_container_back_on_its_own_volumes() -> None:
 )  # fmt: skip
 def test_health_url_of_a_container_as_it_was_created(container: dict, url: str) -> None:
     assert filters.mlflow_server_health_url_of(container, 5005) == url
+
+
+def _info(**container: object) -> dict:
+    base = {
+        "Image": "sha256:" + "ab" * 32,
+        "RestartCount": 1,
+        "Config": {
+            "Image": "mlflow-server:3.17.2-0123",
+            "Labels": {"io.github.mlflow-server.version": "3.17.2"},
+            "Env": ["ARTIFACT_BACKEND=ECS", "ARTIFACT_URL=s3://b/m",
+                    "AWS_SHARED_CREDENTIALS_FILE=/c"],
+            "Cmd": ["--app-name", "basic-auth",
+                    "--uvicorn-opts", "--ssl-certfile=/c --ssl-keyfile=/k"],
+        },
+        "HostConfig": {"PortBindings": {"5005/tcp": [{"HostIp": "", "HostPort": "5005"}]}},
+        "State": {"Status": "running", "Running": True,
+                  "StartedAt": "2026-11-27T08:00:00.123456789Z"},
+    }  # fmt: skip
+    return {"exists": True, "container": {**base, **container}}
+
+
+def test_status_reports_a_running_server_without_credentials() -> None:
+    now = filters.datetime(2026, 11, 28, 10, 5, 59, tzinfo=filters.UTC)
+    backups = [
+        {"path": "/d/data/backups/mlflow-1.db", "mtime": 1795800000.0},
+        {"path": "/d/data/backups/postgresql-2.dump", "mtime": 1795810000.0},
+    ]
+    status = filters.mlflow_server_status(_info(), {"status": 200}, backups, "postgresql", now)
+    assert status == {
+        "state": "running", "health": "OK", "url": "https://127.0.0.1:5005",
+        "mlflow_version": "3.17.2", "image": "mlflow-server:3.17.2-0123",
+        "image_id": "sha256:abababababab", "up": "1d 2h 5m", "restarts": 1,
+        "artifact_backend": "ECS", "artifact_url": "s3://b/m", "database": "postgresql",
+        "auth": "basic-auth", "tls": True,
+        "last_backup": "/d/data/backups/postgresql-2.dump (2026-11-27T20:06:40Z)",
+    }  # fmt: skip
+
+
+def test_status_of_a_stopped_a_failing_and_a_missing_server() -> None:
+    stopped = _info(State={"Status": "exited", "Running": False, "StartedAt": ""})
+    status = filters.mlflow_server_status(stopped, {"skipped": True}, [], "sqlite")
+    assert (status["state"], status["health"], status["up"]) == ("exited", "not running", "")
+    failing = filters.mlflow_server_status(_info(), {"status": -1, "msg": "refused"}, [], "x")
+    assert failing["health"] == "failing: -1 refused"
+    missing = filters.mlflow_server_status({"exists": False, "container": {}}, None, [], "x")
+    assert missing == {"state": "absent", "health": "no container", "last_backup": "none"}

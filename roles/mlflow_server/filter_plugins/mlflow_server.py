@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 _USERINFO = re.compile(r"://[^@/\s]*@")
@@ -91,6 +92,69 @@ def mlflow_server_health_url_of(container: dict[str, Any], container_port: int |
     return f"{scheme}://{host}:{port}/health"
 
 
+def _uptime(started: str, now: datetime) -> str:
+    """`2d 3h 4m` from docker's StartedAt (RFC 3339 with nanoseconds)."""
+    stamp = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", started).replace("Z", "+00:00"))
+    minutes = max(int((now - stamp).total_seconds()) // 60, 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    return " ".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h")) if n) + f" {minutes}m"
+
+
+def mlflow_server_status(
+    info: dict[str, Any],
+    health: dict[str, Any] | None,
+    backups: list[dict[str, Any]],
+    database_kind: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One server's report from docker_container_info, the uri module's answer of its
+    /health and ansible.builtin.find's backup files. No credential: the environment is
+    read for the artifact backend and URL only.
+
+    >>> mlflow_server_status({"exists": False}, None, [], "sqlite")["state"]
+    'absent'
+    """
+    container = info.get("container") or {}
+    if not info.get("exists") or not container:
+        return {"state": "absent", "health": "no container", "last_backup": _last(backups)}
+    config, state = container.get("Config") or {}, container.get("State") or {}
+    env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
+    command = [str(a) for a in config.get("Cmd") or []]
+    url = mlflow_server_health_url_of(container, 5005).removesuffix("/health")
+    health = health or {}
+    if not state.get("Running"):
+        answer = "not running"
+    elif health.get("status") == 200:
+        answer = "OK"
+    else:
+        answer = f"failing: {health.get('status', -1)} {health.get('msg', '')}".strip()
+    return {
+        "state": state.get("Status", "unknown"),
+        "health": answer,
+        "url": url,
+        "mlflow_version": (config.get("Labels") or {}).get("io.github.mlflow-server.version", ""),
+        "image": config.get("Image", ""),
+        "image_id": str(container.get("Image", ""))[:19],
+        "up": _uptime(state["StartedAt"], now or datetime.now(UTC)) if state.get("Running") else "",
+        "restarts": container.get("RestartCount", 0),
+        "artifact_backend": env.get("ARTIFACT_BACKEND") or "local",
+        "artifact_url": env.get("ARTIFACT_URL", "./mlruns"),
+        "database": database_kind,
+        "auth": "basic-auth" if "basic-auth" in command else "none",
+        "tls": url.startswith("https://"),
+        "last_backup": _last(backups),
+    }
+
+
+def _last(backups: list[dict[str, Any]]) -> str:
+    if not backups:
+        return "none"
+    newest = max(backups, key=lambda f: f.get("mtime", 0))
+    when = datetime.fromtimestamp(newest.get("mtime", 0), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{newest['path']} ({when})"
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -99,4 +163,5 @@ class FilterModule:
             "mlflow_server_published_ports": mlflow_server_published_ports,
             "mlflow_server_mounts": mlflow_server_mounts,
             "mlflow_server_health_url_of": mlflow_server_health_url_of,
+            "mlflow_server_status": mlflow_server_status,
         }

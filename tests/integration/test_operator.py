@@ -1,0 +1,94 @@
+"""What an operator runs beside the deploy: playbooks/status.yml reports the server as
+it runs (read from the host, no credential shown, nothing changed)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import docker
+import pytest
+from conftest import Deployment, assert_no_secret, run_playbook
+
+BACKENDS = {"local": "local", "s3": "ECS", "gs": "GCS"}
+
+
+def _json_of(stdout: str) -> dict[str, Any]:
+    """The json callback's document (other callbacks, e.g. profile_tasks, print around it)."""
+    return json.JSONDecoder().raw_decode(stdout[stdout.index("{\n") :])[0]
+
+
+def status_of(deployment: Deployment) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The report of this deployment's host and the host's stats (json callback)."""
+    result = run_playbook(deployment, "status.yml", env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    play = _json_of(result.stdout)
+    host = deployment.host or "instance"
+    reports = [
+        task["hosts"][host]["msg"]
+        for task in play["plays"][0]["tasks"]
+        if task["task"]["name"].endswith("status | Report the server") and host in task["hosts"]
+    ]
+    return reports[0], play["stats"][host], result.stdout + result.stderr
+
+
+def test_status_reports_the_running_server(deployment: Deployment) -> None:
+    report, stats, output = status_of(deployment)
+    container = docker.from_env().containers.get(deployment.container).attrs
+    assert report["state"] == "running"
+    assert report["health"] == "OK"
+    assert report["url"] == deployment.url
+    assert report["mlflow_version"] == deployment.version
+    assert report["image"] == container["Config"]["Image"]
+    assert container["Image"].startswith(report["image_id"])
+    assert report["artifact_backend"] == BACKENDS[deployment.artifact_store.split(":")[0]]
+    kind = deployment.database_uri.split(":")[0].split("+")[0] or "sqlite"
+    assert report["database"] == kind
+    assert report["auth"] == ("basic-auth" if deployment.auth_username else "none")
+    assert report["tls"] == deployment.url.startswith("https://")
+    assert report["up"].endswith("m") and report["restarts"] == container["RestartCount"]
+    assert stats["changed"] == 0 and stats["failures"] == 0
+    assert_no_secret(output, deployment.s3_secret, deployment.auth_password)
+
+
+def _json_run(deployment: Deployment, playbook: str, *options: str) -> dict[str, Any]:
+    result = run_playbook(
+        deployment, playbook, None, *options, env={"ANSIBLE_STDOUT_CALLBACK": "json"}
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return _json_of(result.stdout)
+
+
+@pytest.mark.default_scenario
+def test_the_deploy_ends_with_a_summary_of_each_server(deployment: Deployment) -> None:
+    """A re-run of the deploy ends with one block per server: what it serves, and every
+    warning the run raised, the same ones Ansible printed."""
+    host = deployment.host or "instance"
+    run = _json_run(deployment, "site.yml")
+    *deploy_plays, summary_play = run["plays"]
+    assert summary_play["play"]["name"] == "Summarize the deploy"
+    summary = summary_play["tasks"][-1]["hosts"][host]["mlflow_server_deployed"]
+    container = docker.from_env().containers.get(deployment.container).attrs
+    assert summary["url"] == deployment.url
+    assert summary["mlflow_version"] == deployment.version
+    assert summary["image"] == container["Config"]["Image"]
+    assert container["Image"].startswith(summary["image_id"])
+    assert summary["artifact_backend"] == BACKENDS[deployment.artifact_store.split(":")[0]]
+    assert summary["data_dir"] == str(deployment.data_dir.parent)
+    raised = [
+        " ".join(warning.split())
+        for play in deploy_plays
+        for task in play["tasks"]
+        for warning in task["hosts"].get(host, {}).get("warnings", [])
+    ]
+    assert summary["warnings"] == raised
+    assert run["stats"][host]["changed"] == 0
+
+
+@pytest.mark.default_scenario
+def test_the_summary_names_every_warning_of_the_run(deployment: Deployment) -> None:
+    """An exposed server (every address, no auth) is warned about, and the summary says so."""
+    host = deployment.host or "instance"
+    run = _json_run(deployment, "site.yml", "--check", "-e", "mlflow_server_bind_address=0.0.0.0")
+    summary = run["plays"][-1]["tasks"][-1]["hosts"][host]["mlflow_server_deployed"]
+    assert any("has no authentication" in warning for warning in summary["warnings"])
