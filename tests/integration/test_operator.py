@@ -8,9 +8,10 @@ from typing import Any
 
 import docker
 import pytest
-from conftest import Deployment, assert_no_secret, run_playbook
+from conftest import Deployment, assert_no_secret, call, run_playbook
 
 BACKENDS = {"local": "local", "s3": "ECS", "gs": "GCS"}
+UI_TELEMETRY = "/ajax-api/3.0/mlflow/ui-telemetry"
 
 
 def _json_of(stdout: str) -> dict[str, Any]:
@@ -92,3 +93,19 @@ def test_the_summary_names_every_warning_of_the_run(deployment: Deployment) -> N
     run = _json_run(deployment, "site.yml", "--check", "-e", "mlflow_server_bind_address=0.0.0.0")
     summary = run["plays"][-1]["tasks"][-1]["hosts"][host]["mlflow_server_deployed"]
     assert any("has no authentication" in warning for warning in summary["warnings"])
+
+
+def test_usage_telemetry_is_off(deployment: Deployment) -> None:
+    """MLflow's usage telemetry is off (mlflow_server_telemetry_enabled false): the server
+    says so to the UI's telemetry endpoint (releases that have it) instead of taking
+    records."""
+    attrs = docker.from_env().containers.get(deployment.container).attrs
+    env = dict(item.split("=", 1) for item in attrs["Config"]["Env"])
+    assert (env["MLFLOW_DISABLE_TELEMETRY"], env["DO_NOT_TRACK"]) == ("true", "true")
+    login = (
+        (deployment.auth_username, deployment.auth_password) if deployment.auth_username else None
+    )
+    status, reply = call(deployment.url, UI_TELEMETRY, login, "POST", {"records": []})
+    if status == 404:
+        pytest.skip(f"MLflow {deployment.version} has no UI telemetry endpoint")
+    assert (status, reply) == (200, {"status": "disabled"})
