@@ -61,17 +61,38 @@ def table(role: str) -> str:
         "| variable | type | default | description |",
         "| --- | --- | --- | --- |",
     ]
-    for name, option in spec["argument_specs"]["main"]["options"].items():
-        description = option.get("description", "")
-        if isinstance(description, list):
-            description = " ".join(description)
-        kind = option.get("type", "str")
-        if kind == "list":
-            kind = f"list of {option.get('elements', 'str')}"
-        if option.get("choices"):
-            kind += " (" + ", ".join(f"`{c}`" for c in option["choices"]) + ")"
-        lines.append(f"| `{name}` | {kind} | {_default(option)} | {_plain(description)} |")
+    main = spec["argument_specs"]["main"]["options"]
+    lines += [_row(name, option) for name, option in main.items()]
+    for entry, entry_spec in spec["argument_specs"].items():
+        if entry == "main":
+            continue
+        options = entry_spec.get("options", {})
+        own = {n: o for n, o in options.items() if main.get(n) != o}
+        shared = [f"`{n}`" for n in options if n not in own]
+        lines += ["", f"Entry point `{entry}` (`tasks_from: {entry}`): "
+                  f"{_plain(entry_spec.get('short_description', ''))}"]  # fmt: skip
+        if shared:
+            lines += ["", f"Reads, as above: {', '.join(shared)}."]
+        if own:
+            lines += [
+                "",
+                "| variable | type | default | description |",
+                "| --- | --- | --- | --- |",
+            ]
+            lines += [_row(name, option) for name, option in own.items()]
     return "\n".join(lines)
+
+
+def _row(name: str, option: dict[str, Any]) -> str:
+    description = option.get("description", "")
+    if isinstance(description, list):
+        description = " ".join(description)
+    kind = option.get("type", "str")
+    if kind == "list":
+        kind = f"list of {option.get('elements', 'str')}"
+    if option.get("choices"):
+        kind += " (" + ", ".join(f"`{c}`" for c in option["choices"]) + ")"
+    return f"| `{name}` | {kind} | {_default(option)} | {_plain(description)} |"
 
 
 def cases_table() -> str:
