@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""A no-op re-deploy against Ansible's floor, in one run on one host.
+
+    python bench/noop.py [--runs 5] [--keep]
+
+Deploys a server of its own once (container `bench-noop`, 127.0.0.1:5095, data in
+/var/lib/mlflow-bench-noop, the role's default release), then times, alternately,
+`ansible-playbook playbooks/site.yml` with nothing to change and a floor playbook that
+the same Ansible runs against the same host (one `docker_container_info` of the
+container): min / median / max of each, the ratio of the medians, and the
+controller CPU each used. Removes its server at the end (`--keep` leaves it).
+Prints a Markdown table; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+INVENTORY = """\
+all:
+  children:
+    mlflow_servers:
+      hosts:
+        bench-noop:
+          ansible_connection: local
+          ansible_python_interpreter: {python}
+          mlflow_server_container_name: bench-noop
+          mlflow_server_image_name: bench-noop
+          mlflow_server_port: 5095
+          mlflow_server_bind_address: 127.0.0.1
+          mlflow_server_data_dir: /var/lib/mlflow-bench-noop
+          mlflow_server_pip_ca_bundle: "{ca}"
+"""
+FLOOR = """\
+- name: Ansible's floor - look at one container
+  hosts: mlflow_servers
+  gather_facts: false
+  tasks:
+    - name: Read the container
+      community.docker.docker_container_info:
+        name: bench-noop
+"""
+
+
+def play(inventory: Path, playbook: Path, *extra: str) -> tuple[float, float, str]:
+    """Wall seconds, controller CPU seconds (children), and the output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook), *extra],
+        cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"},
+    )  # fmt: skip
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if result.returncode != 0:
+        raise SystemExit(f"{playbook.name} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+    return wall, cpu, result.stdout
+
+
+def changed(output: str) -> int:
+    line = [x for x in output.splitlines() if x.startswith("bench-noop ") and "changed=" in x][-1]
+    return int(line.split("changed=")[1].split()[0])
+
+
+def summary(values: list[float]) -> str:
+    return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="leave the bench server running")
+    args = parser.parse_args()
+    ca = "/etc/ssl/certs/ca-certificates.crt" if os.environ.get("REQUESTS_CA_BUNDLE") else ""
+    with tempfile.TemporaryDirectory() as tmp:
+        inventory = Path(tmp) / "hosts.yml"
+        inventory.write_text(INVENTORY.format(python=sys.executable, ca=ca))
+        floor = Path(tmp) / "floor.yml"
+        floor.write_text(FLOOR)
+        site = ROOT / "playbooks/site.yml"
+        try:
+            wall, _, _ = play(inventory, site)
+            print(f"first deploy: {wall:.1f} s", file=sys.stderr)
+            runs: dict[str, list[tuple[float, float]]] = {"noop": [], "floor": []}
+            for _ in range(args.runs):
+                wall, cpu, out = play(inventory, site)
+                if changed(out):
+                    raise SystemExit(f"the re-deploy changed {changed(out)} things: not a no-op")
+                runs["noop"].append((wall, cpu))
+                wall, cpu, _ = play(inventory, floor)
+                runs["floor"].append((wall, cpu))
+        finally:
+            if not args.keep:
+                remove = ["-e", "mlflow_server_remove_images=true"]
+                play(inventory, ROOT / "playbooks/teardown.yml", *remove,
+                     "-e", "mlflow_server_remove_data=true")  # fmt: skip
+    noop_wall = [w for w, _ in runs["noop"]]
+    floor_wall = [w for w, _ in runs["floor"]]
+    ratio = statistics.median(noop_wall) / statistics.median(floor_wall)
+    print(f"| measure ({args.runs} runs) | ours: no-op `site.yml` | floor playbook | ratio |")
+    print("| --- | --- | --- | --- |")
+    print(f"| wall s (min / median / max) | {summary(noop_wall)} | {summary(floor_wall)} | "
+          f"{ratio:.2f}x |")  # fmt: skip
+    noop_cpu = [c for _, c in runs["noop"]]
+    floor_cpu = [c for _, c in runs["floor"]]
+    print(f"| controller CPU s (median) | {statistics.median(noop_cpu):.1f} | "
+          f"{statistics.median(floor_cpu):.1f} | "
+          f"{statistics.median(noop_cpu) / statistics.median(floor_cpu):.2f}x |")  # fmt: skip
+    print(json.dumps({"noop": runs["noop"], "floor": runs["floor"]}), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
