@@ -166,7 +166,12 @@ def fingerprint(deployment: Deployment) -> dict[str, Any]:
             "host_config": attrs["HostConfig"],
         }
     name = deployment.image.split(":", 1)[0]
-    images = sorted((image.id, sorted(image.tags)) for image in client.images.list(name=name))
+    # Only this name's tags: an image of identical layers built by another scenario at the
+    # same time gets the same ID and that scenario's tags.
+    images = sorted(
+        (image.id, sorted(t for t in image.tags if t.rsplit(":", 1)[0] == name))
+        for image in client.images.list(name=name)
+    )
     root = deployment.data_dir.parent
     files = {}
     for path in sorted(root.rglob("*")):
