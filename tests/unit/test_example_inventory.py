@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -71,3 +72,17 @@ def test_environment_passes_the_roles_validation(
     )  # fmt: skip
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "CHANGE-ME" not in result.stdout + result.stderr
+
+
+def test_files_the_examples_point_to_stay_out_of_git() -> None:
+    """Every file an example inventory points to under files/ (certificates, keys) is
+    ignored by git: a real one put there is never committed."""
+    named = set()
+    for path in (ROOT / "inventory/example").rglob("*.yml"):
+        named |= set(re.findall(r"\.\./(files/[^\"'\s]+)", path.read_text()))
+    assert named, "the examples name no file under files/"
+    for relative in sorted(named):
+        ignored = subprocess.run(["git", "check-ignore", "-q", relative], cwd=ROOT)
+        assert ignored.returncode == 0, f"{relative} would be committed"
+    tracked = subprocess.run(["git", "check-ignore", "-q", "files/README.md"], cwd=ROOT)
+    assert tracked.returncode == 1, "files/README.md must stay in git"
