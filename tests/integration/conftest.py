@@ -154,6 +154,12 @@ def open_api(deployment: Deployment, path: str, host: str = "") -> Any:
     return urllib.request.urlopen(request, timeout=10)
 
 
+def container_env(deployment: Deployment) -> dict[str, str]:
+    """The environment of the server's container, as `docker inspect` shows it."""
+    attrs = docker.from_env().containers.get(deployment.container).attrs
+    return dict(item.split("=", 1) for item in attrs["Config"]["Env"])
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> docker.DockerClient:
     return docker.from_env()

@@ -8,7 +8,7 @@ from typing import Any
 
 import docker
 import pytest
-from conftest import Deployment, assert_no_secret, call, run_playbook
+from conftest import Deployment, assert_no_secret, call, container_env, run_playbook
 
 BACKENDS = {"local": "local", "s3": "ECS", "gs": "GCS"}
 UI_TELEMETRY = "/ajax-api/3.0/mlflow/ui-telemetry"
@@ -91,8 +91,7 @@ def test_usage_telemetry_is_off(deployment: Deployment) -> None:
     """MLflow's usage telemetry is off (mlflow_server_telemetry_enabled false): the server
     says so to the UI's telemetry endpoint (releases that have it) instead of taking
     records."""
-    attrs = docker.from_env().containers.get(deployment.container).attrs
-    env = dict(item.split("=", 1) for item in attrs["Config"]["Env"])
+    env = container_env(deployment)
     assert (env["MLFLOW_DISABLE_TELEMETRY"], env["DO_NOT_TRACK"]) == ("true", "true")
     login = (
         (deployment.auth_username, deployment.auth_password) if deployment.auth_username else None

@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import mlflow.artifacts
 import pytest
-from conftest import Deployment, assert_no_secret, run_playbook, wait_healthy
+from conftest import Deployment, assert_no_secret, container_env, run_playbook, wait_healthy
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.s3
@@ -41,11 +41,6 @@ def log_artifact(deployment: Deployment, tmp_path: Path) -> tuple[str, bytes]:
     )
     assert Path(back).read_bytes() == payload
     return run_id, payload
-
-
-def container_env(deployment: Deployment) -> dict[str, str]:
-    attrs = docker.from_env().containers.get(deployment.container).attrs
-    return dict(item.split("=", 1) for item in attrs["Config"]["Env"])
 
 
 def test_the_secret_is_not_in_the_image(deployment: Deployment) -> None:
