@@ -238,6 +238,20 @@ def run_playbook(
         return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
 
 
+def json_of(stdout: str) -> dict[str, Any]:
+    """The json callback's document (other callbacks, e.g. profile_tasks, print around it)."""
+    return json.JSONDecoder().raw_decode(stdout[stdout.index("{\n") :])[0]
+
+
+def json_run(deployment: Deployment, playbook: str, *options: str) -> dict[str, Any]:
+    """A playbook run that must succeed, as the json callback reports it."""
+    result = run_playbook(
+        deployment, playbook, None, *options, env={"ANSIBLE_STDOUT_CALLBACK": "json"}
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return json_of(result.stdout)
+
+
 def recap_changed(output: str, host: str) -> int:
     """The `changed=` count of the host's PLAY RECAP line."""
     lines = [x for x in output.splitlines() if x.startswith(f"{host} ") and "changed=" in x]

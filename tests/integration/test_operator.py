@@ -3,27 +3,29 @@ it runs (read from the host, no credential shown, nothing changed)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import docker
 import pytest
-from conftest import Deployment, assert_no_secret, call, container_env, run_playbook
+from conftest import (
+    Deployment,
+    assert_no_secret,
+    call,
+    container_env,
+    json_of,
+    json_run,
+    run_playbook,
+)
 
 BACKENDS = {"local": "local", "s3": "ECS", "gs": "GCS"}
 UI_TELEMETRY = "/ajax-api/3.0/mlflow/ui-telemetry"
-
-
-def _json_of(stdout: str) -> dict[str, Any]:
-    """The json callback's document (other callbacks, e.g. profile_tasks, print around it)."""
-    return json.JSONDecoder().raw_decode(stdout[stdout.index("{\n") :])[0]
 
 
 def status_of(deployment: Deployment) -> tuple[dict[str, Any], dict[str, Any], str]:
     """The report of this deployment's host and the host's stats (json callback)."""
     result = run_playbook(deployment, "status.yml", env={"ANSIBLE_STDOUT_CALLBACK": "json"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    play = _json_of(result.stdout)
+    play = json_of(result.stdout)
     host = deployment.host or "instance"
     reports = [
         task["hosts"][host]["msg"]
@@ -52,21 +54,13 @@ def test_status_reports_the_running_server(deployment: Deployment) -> None:
     assert_no_secret(output, deployment.s3_secret, deployment.auth_password)
 
 
-def _json_run(deployment: Deployment, playbook: str, *options: str) -> dict[str, Any]:
-    result = run_playbook(
-        deployment, playbook, None, *options, env={"ANSIBLE_STDOUT_CALLBACK": "json"}
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    return _json_of(result.stdout)
-
-
 @pytest.mark.default_scenario
 def test_the_deploy_ends_with_a_summary_of_each_server(deployment: Deployment) -> None:
     """A deploy ends with one block per server: what it serves, and every warning the
     run raised, the same ones Ansible printed. Here in --check with the server opened
     to every address (no auth), so the exposure warning must be among them."""
     host = deployment.host or "instance"
-    run = _json_run(deployment, "site.yml", "--check", "-e", "mlflow_server_bind_address=0.0.0.0")
+    run = json_run(deployment, "site.yml", "--check", "-e", "mlflow_server_bind_address=0.0.0.0")
     *deploy_plays, summary_play = run["plays"]
     assert summary_play["play"]["name"] == "Summarize the deploy"
     summary = summary_play["tasks"][-1]["hosts"][host]["mlflow_server_deployed"]

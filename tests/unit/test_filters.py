@@ -141,3 +141,141 @@ def test_status_of_a_stopped_a_failing_and_a_missing_server() -> None:
     assert failing["health"] == "failing: -1 refused"
     missing = filters.mlflow_server_status({"exists": False, "container": {}}, None, [], "x")
     assert missing == {"state": "absent", "health": "no container", "last_backup": "none"}
+
+
+IMAGES = [
+    {"Id": "sha256:base", "RepoTags": ["python:3.11-slim-bookworm"], "RepoDigests": []},
+    {"Id": "sha256:fallback", "RepoTags": ["mlflow-server-base:bookworm"], "RepoDigests": []},
+    {"Id": "sha256:server", "RepoTags": ["mlflow-server:3.17.2-abc", "mlflow-server:latest"]},
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        ("python:3.11-slim-bookworm", "sha256:base"),
+        ("docker.io/library/python:3.11-slim-bookworm", "sha256:base"),
+        ("mlflow-server", "sha256:server"),  # no tag: latest
+        ("mlflow-server:3.17.2-abd", ""),
+        ("registry.example.com/python:3.11-slim-bookworm", ""),
+    ],
+)  # fmt: skip
+def test_image_id_finds_an_image_by_the_names_docker_lists(name: str, found: str) -> None:
+    assert filters.mlflow_server_image_id(IMAGES, name) == found
+
+
+def test_base_image_id_prefers_the_configured_base_then_an_allowed_fallback() -> None:
+    base, fallback = "python:3.11-slim-bookworm", "mlflow-server-base:bookworm"
+    assert filters.mlflow_server_base_image_id(IMAGES, base, fallback, True) == "sha256:base"
+    assert (
+        filters.mlflow_server_base_image_id(IMAGES[1:], base, fallback, True) == "sha256:fallback"
+    )
+    assert filters.mlflow_server_base_image_id(IMAGES[1:], base, fallback, False) == ""
+    assert filters.mlflow_server_base_image_id(IMAGES[2:], base, fallback, True) == ""
+
+
+CONTAINER = {
+    "Id": "c1",
+    "Image": "mlflow-server:3.17.2-abc",
+    "ImageID": "sha256:server",
+    "State": "running",
+}
+EXPECTED = [
+    {"path": "/d", "state": "directory", "mode": "0755", "uid": 0},
+    {
+        "path": "/d/data",
+        "state": "directory",
+        "mode": "0750",
+        "uid": 10001,
+        "owner": "mlflow-server",
+    },
+    {"path": "/d/config/key", "state": "file", "mode": "0600", "uid": 10001, "checksum": "aa"},
+    {"path": "/d/config/flask", "state": "file", "mode": "0600", "uid": 10001, "checksum": None},
+    {"path": "/d/config/aws", "state": "absent"},
+]
+FOUND = [
+    {"path": "/d", "isdir": True, "mode": "0755", "uid": 0, "gid": 0, "pw_name": "root"},
+    {
+        "path": "/d/data",
+        "isdir": True,
+        "mode": "0750",
+        "uid": 10001,
+        "gid": 10001,
+        "pw_name": "mlflow-server",
+    },
+    {
+        "path": "/d/config/key",
+        "isreg": True,
+        "mode": "0600",
+        "uid": 10001,
+        "gid": 10001,
+        "checksum": "aa",
+    },
+    {
+        "path": "/d/config/flask",
+        "isreg": True,
+        "mode": "0600",
+        "uid": 10001,
+        "gid": 10001,
+        "checksum": "zz",
+    },
+]
+
+
+def _drift(
+    found: list[dict], container: dict | None = CONTAINER, images: list[dict] = IMAGES
+) -> list[str]:
+    return filters.mlflow_server_drift(
+        EXPECTED, found, container, "mlflow-server:3.17.2-abc", images
+    )
+
+
+def _with(path: str, **changes: object) -> list[dict]:
+    return [{**f, **changes} if f["path"] == path else f for f in FOUND]
+
+
+def test_drift_is_empty_when_the_host_is_as_the_inputs_ask() -> None:
+    assert _drift(FOUND) == []
+
+
+@pytest.mark.parametrize(
+    ("found", "reason"),
+    [
+        (_with("/d", mode="0777"), "/d has mode 0777, not 0755"),
+        (_with("/d/data", uid=0), "/d/data is owned by 0:10001, not 10001:10001"),
+        (_with("/d/data", pw_name=None), "/d/data's owner 10001 is not the host user mlflow-server"),  # noqa: E501
+        (_with("/d/config/key", checksum="bb"), "/d/config/key has other content"),
+        (_with("/d/config/key", isreg=False, isdir=True), "/d/config/key is a directory, not a file"),  # noqa: E501
+        ([f for f in FOUND if f["path"] != "/d/config/key"], "/d/config/key is missing"),
+        ([*FOUND, {"path": "/d/config/aws", "isreg": True}], "/d/config/aws is there"),
+    ],
+)  # fmt: skip
+def test_drift_names_each_path_changed_by_hand(found: list[dict], reason: str) -> None:
+    assert _drift(found) == [reason]
+
+
+def test_drift_of_the_container_and_its_image() -> None:
+    assert _drift(FOUND, container={}) == ["no container"]
+    assert _drift(FOUND, container={**CONTAINER, "State": "exited"}) == [
+        "the container is exited, not running"
+    ]
+    assert _drift(FOUND, container={**CONTAINER, "Image": "mlflow-server:old"}) == [
+        "the container runs mlflow-server:old, not mlflow-server:3.17.2-abc"
+    ]
+    retagged = [
+        IMAGES[0],
+        IMAGES[1],
+        {"Id": "sha256:other", "RepoTags": ["mlflow-server:3.17.2-abc"]},
+    ]
+    assert _drift(FOUND, images=retagged) == [
+        "mlflow-server:3.17.2-abc is not the image the container runs"
+    ]
+
+
+def test_expected_files_pair_paths_with_checksums() -> None:
+    assert filters.mlflow_server_expected_files(["/a", "/b"], ["1", "2"], "7") == [
+        {"path": "/a", "state": "file", "mode": "0600", "uid": 7, "checksum": "1"},
+        {"path": "/b", "state": "file", "mode": "0600", "uid": 7, "checksum": "2"},
+    ]
+    with pytest.raises(ValueError):
+        filters.mlflow_server_expected_files(["/a"], [], 7)

@@ -155,6 +155,121 @@ def _last(backups: list[dict[str, Any]]) -> str:
     return f"{newest['path']} ({when})"
 
 
+def _image_ref_names(name: str) -> set[str]:
+    """The names Docker lists in RepoTags for `name`: `debian` is `debian:latest`, and
+    Docker Hub's own prefixes are dropped (`docker.io/library/python:3.11` is `python:3.11`)."""
+    ref = str(name)
+    if ":" not in ref.rsplit("/", 1)[-1] and "@" not in ref:
+        ref += ":latest"
+    for prefix in (
+        "docker.io/library/",
+        "index.docker.io/library/",
+        "docker.io/",
+        "index.docker.io/",
+    ):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix) :]
+            break
+    return {ref, str(name)}
+
+
+def mlflow_server_image_id(images: list[dict[str, Any]] | None, name: str) -> str:
+    """The ID of the image `name` among docker_image_info's images ('' when absent).
+
+    >>> mlflow_server_image_id([{"Id": "sha256:1", "RepoTags": ["debian:latest"]}], "debian")
+    'sha256:1'
+    >>> mlflow_server_image_id([{"Id": "sha256:1", "RepoTags": ["a:1"]}], "a:2")
+    ''
+    """
+    names = _image_ref_names(name)
+    for image in images or []:
+        if names & set(image.get("RepoTags") or []) or names & set(image.get("RepoDigests") or []):
+            return str(image.get("Id", ""))
+    return ""
+
+
+def mlflow_server_base_image_id(
+    images: list[dict[str, Any]] | None, base: str, fallback: str, fallback_allowed: bool
+) -> str:
+    """The base image a build would use now (base.yml's order without pulling): the
+    configured one when present, else the fallback built earlier when allowed; '' when a
+    build would have to pull or build one."""
+    found = mlflow_server_image_id(images, base)
+    if not found and fallback_allowed:
+        found = mlflow_server_image_id(images, fallback)
+    return found
+
+
+def mlflow_server_expected_files(
+    paths: list[str], checksums: list[str], uid: int | str
+) -> list[dict[str, Any]]:
+    """Files the container reads, as mlflow_server_drift expects them: 0600, owned by
+    the container's user, with the sha1 of their content on the controller.
+
+    >>> mlflow_server_expected_files(["/d/k.json"], ["ab12"], 10001)
+    [{'path': '/d/k.json', 'state': 'file', 'mode': '0600', 'uid': 10001, 'checksum': 'ab12'}]
+    """
+    return [
+        {"path": path, "state": "file", "mode": "0600", "uid": int(uid), "checksum": checksum}
+        for path, checksum in zip(list(paths), list(checksums), strict=True)
+    ]
+
+
+def mlflow_server_drift(
+    expected: list[dict[str, Any]],
+    files: list[dict[str, Any]] | None,
+    container: dict[str, Any] | None,
+    image_ref: str,
+    images: list[dict[str, Any]] | None,
+) -> list[str]:
+    """What differs between the host and the deploy the inputs ask for: [] when a deploy
+    has nothing to do. `expected` lists paths with `state` (directory, file, absent),
+    `mode`, `uid` and the sha1 `checksum` of a file's content (None: any content);
+    `files` is ansible.builtin.find's list for them; `container` the container as
+    docker_host_info lists it (Image: the reference it was created from, ImageID: the
+    image it runs); `images` docker_host_info's images (the server's among them).
+    Reasons name paths and fields, never contents."""
+    drift: list[str] = []
+    container = container or {}
+    if not container:
+        return ["no container"]
+    if container.get("State") != "running":
+        drift.append(f"the container is {container.get('State')}, not running")
+    if container.get("Image") != image_ref:
+        drift.append(f"the container runs {container.get('Image')}, not {image_ref}")
+    elif mlflow_server_image_id(images, image_ref) != container.get("ImageID"):
+        drift.append(f"{image_ref} is not the image the container runs")
+    found = {str(f.get("path")): f for f in files or []}
+    for want in expected:
+        path = str(want["path"])
+        have = found.get(path)
+        if want["state"] == "absent":
+            if have is not None:
+                drift.append(f"{path} is there")
+            continue
+        if have is None:
+            drift.append(f"{path} is missing")
+            continue
+        kind = "directory" if have.get("isdir") else "file" if have.get("isreg") else "other"
+        if kind != want["state"]:
+            drift.append(f"{path} is a {kind}, not a {want['state']}")
+            continue
+        if str(have.get("mode")) != str(want["mode"]):
+            drift.append(f"{path} has mode {have.get('mode')}, not {want['mode']}")
+        if int(have.get("uid", -1)) != int(want["uid"]) or int(have.get("gid", -1)) != int(
+            want["uid"]
+        ):
+            drift.append(
+                f"{path} is owned by {have.get('uid')}:{have.get('gid')}, "
+                f"not {want['uid']}:{want['uid']}"
+            )
+        if want.get("owner") and have.get("pw_name") != want["owner"]:
+            drift.append(f"{path}'s owner {want['uid']} is not the host user {want['owner']}")
+        if want.get("checksum") and have.get("checksum") != want["checksum"]:
+            drift.append(f"{path} has other content")
+    return drift
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -164,4 +279,8 @@ class FilterModule:
             "mlflow_server_mounts": mlflow_server_mounts,
             "mlflow_server_health_url_of": mlflow_server_health_url_of,
             "mlflow_server_status": mlflow_server_status,
+            "mlflow_server_image_id": mlflow_server_image_id,
+            "mlflow_server_base_image_id": mlflow_server_base_image_id,
+            "mlflow_server_expected_files": mlflow_server_expected_files,
+            "mlflow_server_drift": mlflow_server_drift,
         }
