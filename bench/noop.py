@@ -4,11 +4,14 @@
     python bench/noop.py [--runs 5] [--keep]
 
 Deploys a server of its own once (container `bench-noop`, 127.0.0.1:5095, data in
-/var/lib/mlflow-bench-noop, the role's default release), then times, alternately,
-`ansible-playbook playbooks/site.yml` with nothing to change and a floor playbook that
-the same Ansible runs against the same host (one `docker_container_info` of the
-container): min / median / max of each, the ratio of the medians, and the
-controller CPU each used. Removes its server at the end (`--keep` leaves it).
+/var/lib/mlflow-bench-noop, the role's default release), then times, in turn:
+`ansible-playbook playbooks/site.yml` with nothing to change (the fast path: the host
+matches the record of the last deploy); the same with the record removed first, so
+that the full deploy runs and finds nothing to change (the no-op before the fast
+path); and two floor playbooks the same Ansible runs against the same host: one
+`docker_container_info` of the container, without and with fact gathering (the
+latter is issue 12's floor). Min / median / max of each, the ratios of the medians,
+and the controller CPU each used. Removes its server at the end (`--keep` leaves it).
 Prints a Markdown table; nothing is asserted.
 """
 
@@ -45,12 +48,20 @@ all:
 FLOOR = """\
 - name: Ansible's floor - look at one container
   hosts: mlflow_servers
-  gather_facts: false
+  gather_facts: {facts}
   tasks:
     - name: Read the container
       community.docker.docker_container_info:
         name: bench-noop
 """
+
+
+COLUMNS = {
+    "noop": "no-op `site.yml` (fast path)",
+    "full": "no-op `site.yml`, record removed (full deploy path)",
+    "floor_false": "floor: one `docker_container_info`",
+    "floor_true": "floor with fact gathering",
+}
 
 
 def play(inventory: Path, playbook: Path, *extra: str) -> tuple[float, float, str]:
@@ -88,38 +99,46 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         inventory = Path(tmp) / "hosts.yml"
         inventory.write_text(INVENTORY.format(python=sys.executable, ca=ca))
-        floor = Path(tmp) / "floor.yml"
-        floor.write_text(FLOOR)
+        floors = {}
+        for facts in ("false", "true"):
+            floors[facts] = Path(tmp) / f"floor-{facts}.yml"
+            floors[facts].write_text(FLOOR.format(facts=facts))
         site = ROOT / "playbooks/site.yml"
+        record = Path("/var/lib/mlflow-bench-noop/config/deployed")
         try:
             wall, _, _ = play(inventory, site)
             print(f"first deploy: {wall:.1f} s", file=sys.stderr)
-            runs: dict[str, list[tuple[float, float]]] = {"noop": [], "floor": []}
+            runs: dict[str, list[tuple[float, float]]] = {k: [] for k in COLUMNS}
             for _ in range(args.runs):
                 wall, cpu, out = play(inventory, site)
                 if changed(out):
                     raise SystemExit(f"the re-deploy changed {changed(out)} things: not a no-op")
                 runs["noop"].append((wall, cpu))
-                wall, cpu, _ = play(inventory, floor)
-                runs["floor"].append((wall, cpu))
+                record.unlink()
+                wall, cpu, out = play(inventory, site)
+                if changed(out) != 1:  # the record, written again
+                    raise SystemExit(f"the full no-op changed {changed(out)} things, not 1")
+                runs["full"].append((wall, cpu))
+                for facts in ("false", "true"):
+                    wall, cpu, _ = play(inventory, floors[facts])
+                    runs[f"floor_{facts}"].append((wall, cpu))
         finally:
             if not args.keep:
                 remove = ["-e", "mlflow_server_remove_images=true"]
                 play(inventory, ROOT / "playbooks/teardown.yml", *remove,
                      "-e", "mlflow_server_remove_data=true")  # fmt: skip
-    noop_wall = [w for w, _ in runs["noop"]]
-    floor_wall = [w for w, _ in runs["floor"]]
-    ratio = statistics.median(noop_wall) / statistics.median(floor_wall)
-    print(f"| measure ({args.runs} runs) | ours: no-op `site.yml` | floor playbook | ratio |")
-    print("| --- | --- | --- | --- |")
-    print(f"| wall s (min / median / max) | {summary(noop_wall)} | {summary(floor_wall)} | "
-          f"{ratio:.2f}x |")  # fmt: skip
-    noop_cpu = [c for _, c in runs["noop"]]
-    floor_cpu = [c for _, c in runs["floor"]]
-    print(f"| controller CPU s (median) | {statistics.median(noop_cpu):.1f} | "
-          f"{statistics.median(floor_cpu):.1f} | "
-          f"{statistics.median(noop_cpu) / statistics.median(floor_cpu):.2f}x |")  # fmt: skip
-    print(json.dumps({"noop": runs["noop"], "floor": runs["floor"]}), file=sys.stderr)
+    median = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+              for k, v in runs.items()}  # fmt: skip
+    print(f"| measure ({args.runs} runs) | wall s (min / median / max) | controller CPU s "
+          "(median) | wall vs floor | wall vs floor with facts |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- |")
+    for key, label in COLUMNS.items():
+        walls = [w for w, _ in runs[key]]
+        print(f"| {label} | {summary(walls)} | {median[key][1]:.1f} | "
+              f"{median[key][0] / median['floor_false'][0]:.2f}x | "
+              f"{median[key][0] / median['floor_true'][0]:.2f}x |")  # fmt: skip
+    print(f"\nfast no-op vs full no-op: {median['noop'][0] / median['full'][0]:.2f}x wall")
+    print(json.dumps(runs), file=sys.stderr)
     return 0
 
 

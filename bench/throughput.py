@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Requests per second and latency of our server against a bare `mlflow server`, in one run.
+
+    python bench/throughput.py [--seconds 30] [--clients 8] [--rounds 2] [--keep]
+
+Deploys a server of its own with the site playbook (container `bench-tp`, published on
+127.0.0.1:5096, sqlite, the role's default release and workers), starts a bare
+`mlflow server` of the same release from the same lock in a venv on the host (outside
+the checkout, sqlite, same worker count, 127.0.0.1:5097), and loads, in turn, three
+targets: the published port (Docker's port forwarding), the container's own address on
+its bridge network, and the bare server. Each load: N client processes, each with its
+own run, alternating `runs/log-batch` (10 metrics) and `runs/search` (20 results) over
+one keep-alive connection, for S seconds; rounds alternate the targets so that the
+machine's drift hits them alike. Prints, per target, requests per second (sum of the
+rounds' medians), p50/p99 latency of each call, failed requests, and the ratio of
+requests per second to the bare server's. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import docker
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CA = "/etc/ssl/certs/ca-certificates.crt"
+NAME = "bench-tp"
+INVENTORY = """\
+all:
+  children:
+    mlflow_servers:
+      hosts:
+        {name}:
+          ansible_connection: local
+          ansible_python_interpreter: {python}
+          mlflow_server_container_name: {name}
+          mlflow_server_image_name: {name}
+          mlflow_server_port: 5096
+          mlflow_server_bind_address: 127.0.0.1
+          mlflow_server_data_dir: /var/lib/mlflow-{name}
+          mlflow_server_pip_ca_bundle: "{ca}"
+"""
+API = "/api/2.0/mlflow"
+
+
+def ansible(inventory: Path, playbook: str, *extra: str) -> None:
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / playbook),
+         *extra],
+        cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"},
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise SystemExit(f"{playbook} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+
+
+def wait_healthy(url: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                if reply.read().strip() == b"OK":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} did not answer /health within {timeout:.0f} s")
+
+
+def bare_server(version: str, workers: int, data: Path) -> subprocess.Popen[bytes]:
+    """`mlflow server` from the role's lock in a venv under /var/tmp (made once)."""
+    venv = Path(f"/var/tmp/mlflow-bench-venv-{version}")
+    lock = ROOT / f"roles/mlflow_server/files/locks/mlflow-{version}.txt"
+    if not (venv / ".installed").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        env = {**os.environ, "PIP_CERT": CA} if Path(CA).exists() else dict(os.environ)
+        subprocess.run([str(venv / "bin/pip"), "install", "-q", "--no-deps", "-r", str(lock)],
+                       check=True, env=env)  # fmt: skip
+        (venv / ".installed").touch()
+    data.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [str(venv / "bin/mlflow"), "server", "--host", "127.0.0.1", "--port", "5097",
+         "--workers", str(workers), "--backend-store-uri", f"sqlite:///{data}/mlflow.db",
+         "--artifacts-destination", str(data / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )  # fmt: skip
+
+
+def client(url: str, seconds: float, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """One client: its own run; log-batch and search in turn over one connection."""
+    session = requests.Session()
+    name = f"bench-{uuid.uuid4().hex}"
+    created = session.post(f"{url}{API}/experiments/create", json={"name": name}, timeout=30)
+    exp_id = created.json()["experiment_id"]
+    run = session.post(f"{url}{API}/runs/create", json={"experiment_id": exp_id}, timeout=30)
+    run_id = run.json()["run"]["info"]["run_id"]
+    latencies: dict[str, list[float]] = {"log-batch": [], "search": []}
+    failed = 0
+    step = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for call in ("log-batch", "search"):
+            now = int(time.time() * 1000)
+            if call == "log-batch":
+                body = {"run_id": run_id, "metrics": [
+                    {"key": f"m{i}", "value": step * 0.1 + i, "timestamp": now, "step": step}
+                    for i in range(10)]}  # fmt: skip
+                path = "/runs/log-batch"
+                step += 1
+            else:
+                body = {"experiment_ids": [exp_id], "max_results": 20}
+                path = "/runs/search"
+            start = time.monotonic()
+            try:
+                reply = session.post(f"{url}{API}{path}", json=body, timeout=30)
+                ok = reply.status_code == 200
+            except requests.RequestException:
+                ok = False
+            if ok:
+                latencies[call].append(time.monotonic() - start)
+            else:
+                failed += 1
+    results.put({"latencies": latencies, "failed": failed})
+
+
+def load(url: str, clients: int, seconds: float) -> dict[str, float]:
+    results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    workers = [multiprocessing.Process(target=client, args=(url, seconds, results))
+               for _ in range(clients)]  # fmt: skip
+    for worker in workers:
+        worker.start()
+    collected = [results.get(timeout=seconds + 120) for _ in workers]
+    for worker in workers:
+        worker.join()
+    out: dict[str, float] = {"failed": sum(r["failed"] for r in collected)}
+    total = 0
+    for call in ("log-batch", "search"):
+        values = sorted(v for r in collected for v in r["latencies"][call])
+        total += len(values)
+        out[f"{call} p50 ms"] = statistics.median(values) * 1000
+        out[f"{call} p99 ms"] = values[int(len(values) * 0.99) - 1] * 1000
+    out["req/s"] = total / seconds
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="leave the bench server running")
+    args = parser.parse_args()
+    ca = CA if os.environ.get("REQUESTS_CA_BUNDLE") else ""
+    engine = docker.from_env()
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        inventory = Path(tmp) / "hosts.yml"
+        inventory.write_text(INVENTORY.format(name=NAME, python=sys.executable, ca=ca))
+        bare = None
+        try:
+            ansible(inventory, "site.yml")
+            container = engine.containers.get(NAME)
+            labels = container.attrs["Config"]["Labels"]
+            version = labels["io.github.mlflow-server.version"]
+            command = container.attrs["Config"]["Cmd"]
+            workers = int(command[command.index("--workers") + 1]) if "--workers" in command else 4
+            address = container.attrs["NetworkSettings"]["IPAddress"]
+            targets = {
+                "published port 127.0.0.1:5096": "http://127.0.0.1:5096",
+                f"container address {address}:5005": f"http://{address}:5005",
+                "bare `mlflow server` 127.0.0.1:5097": "http://127.0.0.1:5097",
+            }
+            bare = bare_server(version, workers, Path(tmp) / "bare")
+            for url in targets.values():
+                wait_healthy(url)
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+            for index in range(args.rounds):
+                order = list(targets.items())
+                for name, url in order if index % 2 == 0 else reversed(order):
+                    rounds[name].append(load(url, args.clients, args.seconds))
+                    print(f"round {index + 1}: {name}: {rounds[name][-1]}", file=sys.stderr)
+        finally:
+            if bare is not None:
+                bare.terminate()
+                bare.wait(timeout=30)
+            if not args.keep:
+                ansible(inventory, "teardown.yml", "-e", "mlflow_server_remove_images=true",
+                        "-e", "mlflow_server_remove_data=true")  # fmt: skip
+    keys = ["req/s", "log-batch p50 ms", "log-batch p99 ms", "search p50 ms", "search p99 ms"]
+    median = {name: {k: statistics.median(r[k] for r in runs) for k in [*keys, "failed"]}
+              for name, runs in rounds.items()}  # fmt: skip
+    bare_rps = median[list(targets)[-1]]["req/s"]
+    print(f"MLflow {version}, {workers} workers, sqlite; {args.clients} clients x "
+          f"{args.seconds:.0f} s, {args.rounds} rounds (medians)\n")  # fmt: skip
+    print("| target | " + " | ".join(keys) + " | failed | req/s vs bare |")
+    print("| --- " * (len(keys) + 3) + "|")
+    for name, values in median.items():
+        cells = " | ".join(f"{values[k]:.1f}" for k in keys)
+        print(f"| {name} | {cells} | {values['failed']:.0f} | "
+              f"{values['req/s'] / bare_rps:.2f}x |")  # fmt: skip
+    print(json.dumps(rounds), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
