@@ -2,20 +2,28 @@
 """The tracking database as the role's one-off containers see it (mlflow-db in the image).
 
     mlflow-db status  [--timeout S]  JSON: initialized, current and head schema revision,
-                                     whether this MLflow release knows the current one
-    mlflow-db upgrade [--timeout S]  what `mlflow db upgrade URI` does
+                                     whether this MLflow release knows the current one;
+                                     the same of the basic-auth database under "auth"
+    mlflow-db upgrade [--timeout S]  what `mlflow db upgrade URI` does (to an initialized
+                                     database), then the basic-auth database's migrations
     mlflow-db backup --to PATH       a consistent copy of a sqlite database (online)
 
 status and upgrade first wait up to S seconds (60) for the database to answer.
 The URI comes from the file named by DATABASE_URI_FILE, else DATABASE_URI, else the
 seed's default sqlite:///mlflow.db: never from the command line, which every user of
 the host can read in the process list. Messages show it with the password hidden.
+The basic-auth database is the one of the ini MLFLOW_AUTH_CONFIG_PATH names (when set):
+migrated here, once, it is not migrated by every worker of the server at once, which
+races on a fresh or older schema (two workers creating the same table: one dies, and
+gunicorn stops the server).
 Uses MLflow's own store helpers, the same across 2.5 - 3.x.
 """
 
 from __future__ import annotations
 
 import argparse
+import configparser
+import importlib.util
 import json
 import os
 import sqlite3
@@ -33,6 +41,16 @@ def database_uri() -> str:
     return os.environ.get("DATABASE_URI") or "sqlite:///mlflow.db"
 
 
+def auth_database_uri() -> str | None:
+    """The basic-auth database of the server's ini, read as MLflow reads it ("%%")."""
+    path = os.environ.get("MLFLOW_AUTH_CONFIG_PATH")
+    if not path:
+        return None
+    config = configparser.ConfigParser()
+    config.read(path)
+    return config["mlflow"]["database_uri"]
+
+
 def shown(uri: str) -> str:
     return repr(sqlalchemy.engine.make_url(uri))
 
@@ -42,7 +60,7 @@ def fail(message: str, code: int = 1) -> None:
     raise SystemExit(code)
 
 
-def connect(uri: str, timeout: float) -> sqlalchemy.engine.Engine:
+def connect(uri: str, timeout: float, what: str = "tracking database") -> sqlalchemy.engine.Engine:
     engine = sqlalchemy.create_engine(uri, poolclass=sqlalchemy.pool.NullPool)
     deadline = time.monotonic() + timeout
     while True:
@@ -53,7 +71,7 @@ def connect(uri: str, timeout: float) -> sqlalchemy.engine.Engine:
             if time.monotonic() >= deadline:
                 reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
                 fail(
-                    f"the tracking database {shown(uri)} did not accept connections "
+                    f"the {what} {shown(uri)} did not accept connections "
                     f"within {timeout:g} s: {reason}",
                     code=3,
                 )
@@ -69,6 +87,32 @@ def status(engine: sqlalchemy.engine.Engine, uri: str) -> dict[str, object]:
         return {"initialized": False, "current": None, "head": head, "known": True}
     current = utils._get_schema_version(engine)
     scripts = ScriptDirectory.from_config(utils._get_alembic_config(uri))
+    try:
+        known = scripts.get_revision(current) is not None
+    except Exception:  # alembic raises its own errors for unknown revisions
+        known = False
+    return {"initialized": True, "current": current, "head": head, "known": known}
+
+
+def auth_status(engine: sqlalchemy.engine.Engine, uri: str) -> dict[str, object]:
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from mlflow.server.auth.db import utils
+
+    scripts = ScriptDirectory.from_config(utils._get_alembic_config(uri))
+    head = scripts.get_current_head()
+    # MLflow 3.6 moved the auth revision to a table of its own (its migrations say which).
+    env = (Path(utils.__file__).parent / "migrations/env.py").read_text()
+    table = "alembic_version_auth" if "alembic_version_auth" in env else "alembic_version"
+    tables = set(sqlalchemy.inspect(engine).get_table_names())
+    if table not in tables:
+        if "users" not in tables:
+            return {"initialized": False, "current": None, "head": head, "known": True}
+        # Auth tables of a release before 3.6, which this one stamps, then upgrades.
+        return {"initialized": True, "current": "unversioned", "head": head, "known": True}
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": table})
+        current = context.get_current_revision()
     try:
         known = scripts.get_revision(current) is not None
     except Exception:  # alembic raises its own errors for unknown revisions
@@ -108,13 +152,22 @@ def main() -> None:
         backup(uri, args.to)
         return
     engine = connect(uri, args.timeout)
-    if args.command == "status":
-        print(json.dumps(status(engine, uri)))
-    elif args.command == "upgrade":
+    auth_uri = auth_database_uri() if importlib.util.find_spec("mlflow.server.auth.db") else None
+    auth_engine = connect(auth_uri, args.timeout, "basic-auth database") if auth_uri else None
+    if args.command == "upgrade":
         from mlflow.store.db import utils
 
-        utils._upgrade_db(engine)
-        print(json.dumps(status(engine, uri)))
+        # A fresh tracking database is the server's to create, as MLflow does it.
+        if status(engine, uri)["initialized"]:
+            utils._upgrade_db(engine)
+        if auth_engine is not None:
+            from mlflow.server.auth.db import utils as auth_utils
+
+            auth_utils.migrate_if_needed(auth_engine, "head")
+    report = status(engine, uri)
+    if auth_engine is not None:
+        report["auth"] = auth_status(auth_engine, auth_uri)
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":
