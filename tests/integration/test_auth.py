@@ -97,6 +97,37 @@ def test_admin_logs_runs_with_the_mlflow_client_and_users_need_a_grant(
     check_access_control(deployment.url, admin, deployment.version, experiment)
 
 
+def _request_count(text: str, method: str) -> float:
+    """The exporter's `mlflow_http_request_total` of one method with status 200."""
+    prefix = f'mlflow_http_request_total{{method="{method}",status="200"}} '
+    lines = [line for line in text.splitlines() if line.startswith(prefix)]
+    return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+
+def test_metrics_count_requests_and_answer_the_admin_only(deployment: Deployment) -> None:
+    """mlflow_server_metrics_enabled: /metrics counts the API's requests across the
+    workers; anonymous gets 401; a user who is not admin gets 403 from 3.17.2 and the
+    metrics from 2.13.0, whose basic-auth checks no permission on paths it does not know
+    (README: scrape with the admin's credentials)."""
+    admin = (deployment.auth_username, deployment.auth_password)
+    assert call(deployment.url, "/metrics")[0] == 401
+    user = (f"metrics-{uuid.uuid4().hex[:6]}", secrets.token_urlsafe(16) + "Aa1!")
+    body = {"username": user[0], "password": user[1]}
+    assert call(deployment.url, "/api/2.0/mlflow/users/create", admin, "POST", body)[0] == 200
+    assert call(deployment.url, "/metrics", user)[0] == (
+        403 if Version(deployment.version) >= Version("3.17.2") else 200
+    )
+
+    status, before = call(deployment.url, "/metrics", admin)
+    assert status == 200, before
+    for _ in range(5):
+        path = "/api/2.0/mlflow/experiments/search"
+        assert call(deployment.url, path, admin, "POST", {"max_results": 1})[0] == 200
+    status, after = call(deployment.url, "/metrics", admin)
+    assert status == 200
+    assert _request_count(after, "POST") >= _request_count(before, "POST") + 5, after[-2000:]
+
+
 def _accepts(deployment: Deployment, password: str) -> bool:
     path = f"/api/2.0/mlflow/users/get?username={deployment.auth_username}"
     status, _ = call(deployment.url, path, (deployment.auth_username, password))

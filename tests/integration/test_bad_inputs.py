@@ -69,6 +69,8 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
                                ["must not carry --app-name", "mlflow_server_auth_enabled"]),
     "port-in-extra-args": ({"mlflow_server_extra_args": ["--port", "6000"]},
                            ["set mlflow_server_port and mlflow_server_bind_address instead"]),
+    "metrics-in-extra-args": ({"mlflow_server_extra_args": ["--expose-prometheus", "/tmp/m"]},
+                              ["--expose-prometheus", "set mlflow_server_metrics_enabled=true"]),
     "mysql-without-driver": ({"mlflow_server_database_uri": "mysql://u:fake-db-pass@db/mlflow"},
                              ["mlflow_server_database_uri must be", "mysql+pymysql://"]),
     "sqlite-off-the-volume": ({"mlflow_server_database_uri": "sqlite:////var/lib/x.db"},

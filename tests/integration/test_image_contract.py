@@ -53,6 +53,9 @@ def test_installed_set_is_recorded_in_the_image(
         deployment.image, entrypoint=["cat", "/opt/mlflow/installed.txt"], remove=True
     ).decode()
     lock = (deployment.build_dir / "requirements.lock").read_text()
+    exporter = deployment.build_dir / "prometheus.lock"  # mlflow_server_metrics_enabled
+    if exporter.exists():
+        lock += exporter.read_text()
     assert _pins(installed) == _pins(lock)
 
 
@@ -62,7 +65,7 @@ def _pins(text: str) -> dict[str, str]:
     for line in text.splitlines():
         if "==" in line and not line.startswith("#"):
             name, version = line.strip().split("==", 1)
-            pins[name.split("[")[0].lower().replace("_", "-")] = version
+            pins[name.split("[")[0].lower().replace("_", "-")] = version.split()[0]
     return pins
 
 

@@ -72,6 +72,18 @@ def test_database_uri_file_is_read(fake_mlflow: Path, tmp_path: Path) -> None:
     assert not [a for a in argv[1:] if "fake-pass" in a]
 
 
+def test_the_metrics_directory_starts_empty(fake_mlflow: Path, tmp_path: Path) -> None:
+    """Prometheus' per-process files of an earlier start are removed before the server
+    starts; the argument goes through to MLflow."""
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1234.db").write_text("stale")
+    argv, log = run(fake_mlflow, ["--expose-prometheus", str(metrics)])
+    assert argv[-2:] == ["--expose-prometheus", str(metrics)]
+    assert metrics.is_dir() and not list(metrics.iterdir())
+    assert f"metrics: /metrics (Prometheus; files in {metrics})" in log
+
+
 def test_custom_command_without_host_still_listens_on_all_addresses(fake_mlflow: Path) -> None:
     """The seed's `docker run ... mlflow-server --port 5005 --app-name basic-auth`."""
     argv, _ = run(fake_mlflow, ["--port", "5005", "--app-name", "basic-auth"])

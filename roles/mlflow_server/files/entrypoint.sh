@@ -67,6 +67,7 @@ say "artifact storage: ${backend:-local} at $ARTIFACT_URL"
 
 host_given=false
 basic_auth=false
+metrics_dir=""
 previous=""
 for arg in "$@"; do
     case "$arg" in
@@ -75,6 +76,9 @@ for arg in "$@"; do
     esac
     if [ "$previous" = "--app-name" ] && [ "$arg" = "basic-auth" ]; then
         basic_auth=true
+    fi
+    if [ "$previous" = "--expose-prometheus" ]; then
+        metrics_dir="$arg"
     fi
     previous="$arg"
 done
@@ -126,6 +130,13 @@ if [ "$basic_auth" = true ]; then
 fi
 if [ "$host_given" = false ]; then
     set -- --host 0.0.0.0 "$@"
+fi
+# Prometheus' multiprocess files belong to the workers of one start: counters of
+# processes that are gone would otherwise add up in /metrics forever.
+if [ -n "$metrics_dir" ]; then
+    rm -rf "$metrics_dir"
+    mkdir -p "$metrics_dir"
+    say "metrics: /metrics (Prometheus; files in $metrics_dir)"
 fi
 
 # The store URI goes by environment (the CLI's MLFLOW_BACKEND_STORE_URI, 2.5+), not
