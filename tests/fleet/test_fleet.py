@@ -112,6 +112,20 @@ def test_the_load_balancer_serves_https_that_clients_verify(fleet: Fleet) -> Non
         requests.get(f"{fleet.lb_url}/health", timeout=10)
 
 
+def test_the_deploy_takes_its_secrets_from_a_vault_file(fleet: Fleet) -> None:
+    """As an environment of inventory/example: the admin password, the database URIs,
+    the S3 secret and the Flask key reach the deploy only through a vault-encrypted
+    file (the admin logs in with the password it holds, in every other test)."""
+    vault = Path(fleet.inventory) / "vault.yml"
+    text = vault.read_text()
+    assert text.startswith("$ANSIBLE_VAULT;1.1;AES256\n")
+    assert oct(vault.stat().st_mode & 0o777) == "0o600"
+    assert fleet.password not in text
+    reply = requests.get(f"{fleet.lb_url}{API}/users/get", params={"username": fleet.username},
+                         auth=fleet.auth, timeout=30, verify=fleet.ca)  # fmt: skip
+    assert reply.status_code == 200, reply.text
+
+
 def test_a_user_created_through_one_host_logs_in_through_the_other(fleet: Fleet) -> None:
     first, second = sorted(fleet.app_urls)
     name, password = f"fleet-user-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex + "Aa1!"
