@@ -29,10 +29,14 @@ def _summary_and_tasks(run: dict[str, Any], host: str) -> tuple[dict[str, Any], 
 
 def test_a_deploy_with_nothing_to_do_stops_after_reading_the_host(deployment: Deployment) -> None:
     """Every scenario's deploy (its backend files, keys, auth and database URI) matches
-    its record: the repeated run changes nothing and runs none of the deploy's tasks."""
+    its record: a run after a deploy of the inventory changes nothing and runs none of
+    the deploy's tasks."""
     host = deployment.host or "instance"
     run = json_run(deployment, "site.yml")
     summary, ran = _summary_and_tasks(run, host)
+    if summary["drift"]:  # an earlier test deployed other inputs (gcs rotates its key)
+        run = json_run(deployment, "site.yml")
+        summary, ran = _summary_and_tasks(run, host)
     assert summary["drift"] == [], f"a repeated deploy found differences: {summary['drift']}"
     assert run["stats"][host]["changed"] == 0
     phases = {"deploy", "user", "render", "image_context", "image_build", "run", "images"}
