@@ -99,15 +99,27 @@ def test_the_ui_asks_for_a_login_and_renders_with_one(
         http_credentials=login, ignore_https_errors=True, viewport={"width": 1400, "height": 900}
     )
     page = context.new_page()
-    answers: list[int] = []
-    page.on("response", lambda response: answers.append(response.status))
+    seen: list[tuple[int, str]] = []
+    page.on("response", lambda response: seen.append((response.status, response.url)))
     # The experiments list: the UI's home page in 2.x, its own page in 3.x. Either asks the
-    # server for the experiments as soon as it runs.
+    # server for the experiments as soon as it runs. Under the other lane's load the
+    # 2.13.0 server (sync gunicorn workers, HTTPS) once left a load without that call
+    # for 90 s: one more load, and what the browser got is in the failure.
     listing = "/#/" if Version(deployment.version).major < 3 else "/#/experiments"
-    with page.expect_response(lambda r: "/experiments/search" in r.url, timeout=WAIT_MS) as found:
-        page.goto(f"{deployment.url}{listing}")
+    for attempt in (1, 2):
+        try:
+            with page.expect_response(
+                lambda r: "/experiments/search" in r.url, timeout=WAIT_MS
+            ) as found:
+                page.goto(f"{deployment.url}{listing}", timeout=WAIT_MS)
+            break
+        except PlaywrightError as error:
+            if attempt == 2:
+                raise AssertionError(f"no experiments/search in two loads; got: {seen}") from error
+            page.goto("about:blank")
     assert found.value.status == 200 and '"Default"' in found.value.text()
     page.wait_for_timeout(3000)  # the list drawn (3.x keeps polling: no network idle)
     _shot(page, f"experiments-with-login-{deployment.version}")
-    assert 401 not in answers and not [s for s in answers if s >= 500], answers
+    answers = [status for status, _ in seen]
+    assert 401 not in answers and not [s for s in answers if s >= 500], seen
     context.close()
