@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Image size and cold build time: the role's locked two-stage build against the
-seed's recipe (one stage, `pip install mlflow==VER boto3 google-cloud-storage`,
-nothing pinned), built in the same run on the same base image, no layer cache.
+"""Image size and cold build time: the role's locked two-stage build (the profile the
+build dir was rendered with: `server` by default) against the seed's recipe (one
+stage, `pip install mlflow==VER boto3 google-cloud-storage`, nothing pinned), built in
+the same run on the same base image, no layer cache.
 
     python bench/build_size.py [--version 3.17.2] [--build-dir /var/lib/mlflow-server/build]
 
@@ -72,6 +73,8 @@ def main() -> None:
         shutil.copy(args.build_dir / "pip-ca-bundle.pem", seed / "pip-ca-bundle.pem")
         seed_size, seed_time = build(client, seed, f"bench-seed:{version}", version)
     locked_size, locked_time = build(client, args.build_dir, f"bench-locked:{version}", version)
+    profile = re.search(r'io\.github\.mlflow-server\.profile="(\w+)"', dockerfile)
+    role = f"role ({profile.group(1) if profile else 'full'} profile, locked)"
     mb = 1024 * 1024
     print(f"MLflow {version} on {base.group(1)}")
     print(f"{'build':<34}{'size MiB':>9}{'cold build s':>14}  server")
@@ -80,7 +83,7 @@ def main() -> None:
         f"{imports(client, f'bench-seed:{version}')}"
     )
     print(
-        f"{'role (2 stages, locked)':<34}{locked_size / mb:>9.0f}{locked_time:>14.1f}  "
+        f"{role:<34}{locked_size / mb:>9.0f}{locked_time:>14.1f}  "
         f"{imports(client, f'bench-locked:{version}')}"
     )
     print(

@@ -24,6 +24,9 @@ from mlflow.tracking import MlflowClient
 pytestmark = pytest.mark.upgrade
 
 NEW = "3.17.2"
+# The upgrade also moves from the whole lock (the scenario's 2.13.0) to the server-only
+# image, the default.
+UPGRADE = {"mlflow_server_version": NEW, "mlflow_server_image_profile": "server"}
 STATE: dict[str, Any] = {}
 
 
@@ -149,7 +152,7 @@ def test_an_upgrade_whose_server_fails_restores_the_database(
     result = run_playbook(
         deployment,
         "site.yml",
-        {"mlflow_server_version": NEW, "mlflow_server_extra_args": ["--no-such-flag"],
+        {**UPGRADE, "mlflow_server_extra_args": ["--no-such-flag"],
          "mlflow_server_health_timeout": 10},  # the broken server exits at once
     )  # fmt: skip
     output = result.stdout + result.stderr
@@ -165,7 +168,7 @@ def test_an_upgrade_whose_server_fails_restores_the_database(
 def test_the_upgrade_to_3x_keeps_everything(deployment: Deployment, tmp_path: Path) -> None:
     started = time.monotonic()
     with HealthPoller(deployment.url) as poller:
-        result = run_playbook(deployment, "site.yml", {"mlflow_server_version": NEW})
+        result = run_playbook(deployment, "site.yml", UPGRADE)
     took = time.monotonic() - started
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
@@ -180,9 +183,27 @@ def test_the_upgrade_to_3x_keeps_everything(deployment: Deployment, tmp_path: Pa
             for t in image.tags]  # fmt: skip
     repository = deployment.image.split(":")[0]
     assert any(t.startswith(f"{repository}:2.13.0-") for t in tags), tags
+    # The old image had the whole lock, the new one has the server's set.
+    assert profile_and_pyarrow(f"{repository}:2.13.0") == ("full", True)
+    assert profile_and_pyarrow(f"{repository}:{NEW}") == ("server", False)
     outage = poller.longest_outage()
     print(f"upgrade 2.13.0 -> {NEW}: /health not OK for {outage:.1f} s of a {took:.0f} s deploy")
     assert 0 < outage < took
+
+
+def profile_and_pyarrow(prefix: str) -> tuple[str, bool]:
+    """The profile label of the newest image whose tag starts with `prefix`, and whether
+    its installed set holds pyarrow (left out of the server-only image)."""
+    client = docker.from_env()
+    repository = prefix.split(":")[0]
+    images = [
+        i for i in client.images.list(repository) if any(t.startswith(prefix) for t in i.tags)
+    ]
+    image = max(images, key=lambda i: str(i.attrs["Created"]))
+    installed = client.containers.run(
+        image.id, entrypoint=["cat", "/opt/mlflow/installed.txt"], remove=True
+    ).decode()
+    return image.labels["io.github.mlflow-server.profile"], "\npyarrow==" in f"\n{installed}"
 
 
 def test_a_downgrade_onto_the_newer_schema_is_refused(deployment: Deployment) -> None:

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-_PATH = Path(__file__).resolve().parents[2] / "roles/mlflow_server/filter_plugins/mlflow_server.py"
-_SPEC = importlib.util.spec_from_file_location("mlflow_server_filters", _PATH)
-assert _SPEC and _SPEC.loader
-filters = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(filters)
+from role_filters import filters
 
 FAKE_URI = "postgresql://u:fake-pass@db:5432/m"  # pragma: allowlist secret
 TLS = "--ssl-certfile=/run/secrets/c --ssl-keyfile=/run/secrets/k"
@@ -279,3 +271,23 @@ def test_expected_files_pair_paths_with_checksums() -> None:
     ]
     with pytest.raises(ValueError):
         filters.mlflow_server_expected_files(["/a"], [], 7)
+
+
+@pytest.mark.parametrize(
+    ("version", "profile", "kept", "left_out"),
+    [
+        ("2.5.0", "server", set(), {"pyarrow", "scipy", "matplotlib", "numpy", "pandas"}),
+        ("2.22.4", "server", set(), {"scikit-learn", "pillow", "numpy", "pandas"}),
+        ("3.0.1", "server", {"numpy", "pandas"}, {"pyarrow", "skops", "joblib"}),
+        ("3.17.2", "server", {"numpy", "pandas"}, {"pyarrow", "scipy", "fonttools"}),
+        ("3.17.2", "full", {"numpy", "pyarrow", "scipy"}, set()),
+    ],
+)  # fmt: skip
+def test_left_out_of_the_server_only_image(
+    version: str, profile: str, kept: set[str], left_out: set[str]
+) -> None:
+    result = filters.mlflow_server_left_out(version, profile)
+    assert left_out <= set(result)
+    assert not kept & set(result)
+    assert result == sorted(result)
+    assert profile != "full" or result == []

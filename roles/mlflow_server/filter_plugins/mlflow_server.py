@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from packaging.version import Version
+
 _USERINFO = re.compile(r"://[^@/\s]*@")
 
 
@@ -270,6 +272,41 @@ def mlflow_server_drift(
     return drift
 
 
+# The server-only image (mlflow_server_image_profile: server) leaves out what MLflow
+# declares for training, evaluation and plotting in clients, which the tracking server
+# never imports: package -> (first release that needs it in the server or None, why).
+# Proven per minor line by tests/releases (a real client round trip against each).
+SERVER_LEFT_OUT: dict[str, tuple[str | None, str]] = {
+    "pyarrow": (None, "dataset and table logging in clients"),
+    "scipy": (None, "model flavors and evaluation in clients"),
+    "scikit-learn": (None, "the sklearn flavor and mlflow.evaluate in clients"),
+    "joblib": (None, "only scikit-learn needs it"),
+    "threadpoolctl": (None, "only scikit-learn needs it"),
+    "skops": (None, "the sklearn flavor's safe serialization in clients (3.x)"),
+    "matplotlib": (None, "plots mlflow.evaluate and autologging draw in clients"),
+    "contourpy": (None, "only matplotlib needs it"),
+    "cycler": (None, "only matplotlib needs it"),
+    "fonttools": (None, "only matplotlib needs it"),
+    "kiwisolver": (None, "only matplotlib needs it"),
+    "pillow": (None, "only matplotlib needs it; mlflow.log_image runs in clients"),
+    "pyparsing": (None, "only matplotlib needs it"),
+    "pandas": ("3.0.0", "3.x servers load GenAI job functions that import it"),
+    "numpy": ("3.0.0", "3.x workers import it; pandas needs it"),
+}
+
+
+def mlflow_server_left_out(version: str, profile: str = "server") -> list[str]:
+    """The locked packages the image of this MLflow release and profile leaves out."""
+    if profile != "server":
+        return []
+    release = Version(version)
+    return sorted(
+        name
+        for name, (needed_from, _why) in SERVER_LEFT_OUT.items()
+        if needed_from is None or release < Version(needed_from)
+    )
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -283,4 +320,5 @@ class FilterModule:
             "mlflow_server_base_image_id": mlflow_server_base_image_id,
             "mlflow_server_expected_files": mlflow_server_expected_files,
             "mlflow_server_drift": mlflow_server_drift,
+            "mlflow_server_left_out": mlflow_server_left_out,
         }
