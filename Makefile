@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Balanced by measured times; the release each lane builds first (2.13.0, 3.17.2) is
 # in the other lane's cache by the time that lane needs it (fleet and postgres build
 # 3.17.2 after default has built it).
-LANES ?= "upgrade fleet postgres" "default auth gcs s3"
+LANES ?= "upgrade fleet postgres releases" "default auth gcs s3"
 
 .PHONY: venv deploy teardown test checks prepare-host lint lint-ansible lint-static unit molecule lock lock-all lock-tools bench bench-fleet
 
