@@ -67,6 +67,7 @@ bench: venv
 	python bench/build_size.py $(BENCH_ARGS)
 	python bench/noop.py
 	python bench/throughput.py
+	python bench/first_start.py
 
 # Build once and ship vs build on every host, on the fleet scenario's hosts (~15 min).
 bench-fleet: prepare-host

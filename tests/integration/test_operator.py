@@ -1,8 +1,11 @@
 """What an operator runs beside the deploy: playbooks/status.yml reports the server as
-it runs (read from the host, no credential shown, nothing changed)."""
+it runs (read from the host, no credential shown, nothing changed); playbooks/gc.yml
+removes deleted runs and their artifacts for good."""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -16,6 +19,8 @@ from conftest import (
     json_run,
     run_playbook,
 )
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 BACKENDS = {"local": "local", "s3": "ECS", "gs": "GCS"}
 UI_TELEMETRY = "/ajax-api/3.0/mlflow/ui-telemetry"
@@ -94,3 +99,29 @@ def test_usage_telemetry_is_off(deployment: Deployment) -> None:
     if status == 404:
         pytest.skip(f"MLflow {deployment.version} has no UI telemetry endpoint")
     assert (status, reply) == (200, {"status": "disabled"})
+
+
+def test_gc_removes_deleted_runs_and_their_artifacts_for_good(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    client = MlflowClient(tracking_uri=deployment.url)
+    experiment_id = client.create_experiment(f"gc-{uuid.uuid4().hex[:8]}")
+    kept, deleted = (client.create_run(experiment_id).info.run_id for _ in range(2))
+    (tmp_path / "notes.txt").write_text("an artifact gc must remove with its run")
+    for run_id in (kept, deleted):
+        client.log_artifact(run_id, str(tmp_path / "notes.txt"))
+    client.delete_run(deleted)
+    assert deployment.stored_artifacts(deleted), "the artifact was not stored"
+
+    result = run_playbook(deployment, "gc.yml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"Run with ID {deleted} has been permanently deleted" in result.stdout
+    with pytest.raises(MlflowException, match=r"RESOURCE_DOES_NOT_EXIST|not found"):
+        client.get_run(deleted)
+    assert deployment.stored_artifacts(deleted) == {}
+    # What was not deleted stays, run and artifact.
+    assert client.get_run(kept).info.lifecycle_stage == "active"
+    assert list(deployment.stored_artifacts(kept)) != []
+    # Nothing left to collect: a second run changes nothing.
+    again = run_playbook(deployment, "gc.yml")
+    assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]

@@ -7,6 +7,9 @@
     mlflow-db upgrade [--timeout S]  what `mlflow db upgrade URI` does (to an initialized
                                      database), then the basic-auth database's migrations
     mlflow-db backup --to PATH       a consistent copy of a sqlite database (online)
+    mlflow-db gc [--older-than T]    `mlflow gc`: runs deleted in the UI or the API, and
+                                     their artifacts, removed for good (in the running
+                                     server's container: `docker exec`)
 
 status and upgrade first wait up to S seconds (60) for the database to answer.
 The URI comes from the file named by DATABASE_URI_FILE, else DATABASE_URI, else the
@@ -139,15 +142,38 @@ def backup(uri: str, target: Path) -> None:
     print(json.dumps({"backup": str(target), "source": url.database, "bytes": size}))
 
 
+def collect_garbage(uri: str, older_than: str | None) -> None:
+    """MLflow's own `mlflow gc`, in process (the URI never on a command line). Artifacts
+    the server proxies (mlflow-artifacts:/) are deleted through the server itself, on
+    loopback as its health check asks it, logged in as the ini's admin with basic-auth."""
+    health = os.environ.get("MLFLOW_HEALTHCHECK_URL", "http://127.0.0.1:5005/health")
+    os.environ["MLFLOW_TRACKING_URI"] = health.removesuffix("/health")
+    os.environ["MLFLOW_TRACKING_INSECURE_TLS"] = "true"  # its own server, on loopback
+    ini = os.environ.get("MLFLOW_AUTH_CONFIG_PATH")
+    if ini:
+        config = configparser.ConfigParser()
+        config.read(ini)
+        os.environ["MLFLOW_TRACKING_USERNAME"] = config["mlflow"]["admin_username"]
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = config["mlflow"]["admin_password"]
+    from mlflow.cli import gc
+
+    args = ["--backend-store-uri", uri, *(["--older-than", older_than] if older_than else [])]
+    gc.main(args=args, prog_name="mlflow gc", standalone_mode=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="mlflow-db", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status").add_argument("--timeout", type=float, default=60)
     commands.add_parser("upgrade").add_argument("--timeout", type=float, default=60)
     commands.add_parser("backup").add_argument("--to", type=Path, required=True)
+    commands.add_parser("gc").add_argument("--older-than", default=None)
     args = parser.parse_args()
 
     uri = database_uri()
+    if args.command == "gc":
+        collect_garbage(uri, args.older_than)
+        return
     if args.command == "backup":
         backup(uri, args.to)
         return
