@@ -26,26 +26,11 @@ import urllib.request
 from pathlib import Path
 
 import docker
-from throughput import ansible, bare_server
+from throughput import INVENTORY, ansible, bare_server
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
 NAME = "bench-fs"
 PORT = 5095
-INVENTORY = """\
-all:
-  children:
-    mlflow_servers:
-      hosts:
-        {name}:
-          ansible_connection: local
-          ansible_python_interpreter: {python}
-          mlflow_server_container_name: {name}
-          mlflow_server_image_name: {name}
-          mlflow_server_port: {port}
-          mlflow_server_bind_address: 127.0.0.1
-          mlflow_server_data_dir: /var/lib/mlflow-{name}
-          mlflow_server_pip_ca_bundle: "{ca}"
-"""
 
 
 def until_healthy(url: str, timeout: float = 240) -> float:

@@ -49,7 +49,7 @@ all:
           ansible_python_interpreter: {python}
           mlflow_server_container_name: {name}
           mlflow_server_image_name: {name}
-          mlflow_server_port: 5096
+          mlflow_server_port: {port}
           mlflow_server_bind_address: 127.0.0.1
           mlflow_server_data_dir: /var/lib/mlflow-{name}
           mlflow_server_pip_ca_bundle: "{ca}"
@@ -169,7 +169,7 @@ def main() -> int:
     engine = docker.from_env()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         inventory = Path(tmp) / "hosts.yml"
-        inventory.write_text(INVENTORY.format(name=NAME, python=sys.executable, ca=ca))
+        inventory.write_text(INVENTORY.format(name=NAME, python=sys.executable, ca=ca, port=5096))
         bare = None
         try:
             ansible(inventory, "site.yml")
