@@ -22,28 +22,14 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import docker
-from throughput import INVENTORY, ansible, bare_server
+from throughput import INVENTORY, ansible, bare_server, wait_healthy
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
 NAME = "bench-fs"
 PORT = 5095
-
-
-def until_healthy(url: str, timeout: float = 240) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
-                if reply.read().strip() == b"OK":
-                    return time.monotonic() - start
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer /health within {timeout} s")
 
 
 def time_image(engine: docker.DockerClient, image: str, workers: int) -> tuple[float, float]:
@@ -54,10 +40,10 @@ def time_image(engine: docker.DockerClient, image: str, workers: int) -> tuple[f
     )
     try:
         container.start()
-        first = until_healthy(f"http://127.0.0.1:{PORT + 10}")
+        first = wait_healthy(f"http://127.0.0.1:{PORT + 10}", 240, 0.1)
         container.stop(timeout=30)
         container.start()
-        again = until_healthy(f"http://127.0.0.1:{PORT + 10}")
+        again = wait_healthy(f"http://127.0.0.1:{PORT + 10}", 240, 0.1)
         return first, again
     finally:
         container.remove(force=True, v=True)
@@ -69,7 +55,7 @@ def time_bare(version: str, workers: int, data: Path) -> tuple[float, float]:
         start = time.monotonic()
         process = bare_server(version, workers, data)
         try:
-            until_healthy("http://127.0.0.1:5097")
+            wait_healthy("http://127.0.0.1:5097", 240, 0.1)
             times.append(time.monotonic() - start)
         finally:
             process.terminate()

@@ -68,16 +68,17 @@ def ansible(inventory: Path, playbook: str, *extra: str) -> None:
         raise SystemExit(f"{playbook} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
 
 
-def wait_healthy(url: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_healthy(url: str, timeout: float = 180, interval: float = 0.5) -> float:
+    """Seconds until GET {url}/health answers OK, polled every `interval` s."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
                 if reply.read().strip() == b"OK":
-                    return
+                    return time.monotonic() - start
         except OSError:
             pass
-        time.sleep(0.5)
+        time.sleep(interval)
     raise SystemExit(f"{url} did not answer /health within {timeout:.0f} s")
 
 

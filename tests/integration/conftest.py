@@ -165,6 +165,24 @@ def docker_client() -> docker.DockerClient:
     return docker.from_env()
 
 
+def pins(text: str) -> dict[str, str]:
+    """name -> version of every `name==version` line (extras and case dropped)."""
+    found = {}
+    for line in text.splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.strip().split("==", 1)
+            found[name.split("[")[0].lower().replace("_", "-")] = version.split()[0]
+    return found
+
+
+def installed_pins(client: docker.DockerClient, image: str) -> dict[str, str]:
+    """What the image installed, as it records it (/opt/mlflow/installed.txt)."""
+    installed = client.containers.run(
+        image, entrypoint=["cat", "/opt/mlflow/installed.txt"], remove=True
+    ).decode()
+    return pins(installed)
+
+
 def wait_healthy(url: str, timeout: float = 120.0) -> float:
     """Wait until GET {url}/health answers OK; return the seconds it took."""
     start = time.monotonic()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import docker
 import pytest
-from conftest import Deployment, free_port, wait_healthy
+from conftest import Deployment, free_port, installed_pins, pins, wait_healthy
 from role_filters import filters
 
 pytestmark = pytest.mark.image
@@ -50,9 +50,7 @@ def test_installed_set_is_recorded_in_the_image(
 ) -> None:
     image = docker_client.images.get(deployment.image)
     assert image.labels["org.opencontainers.image.version"] == deployment.version
-    installed = docker_client.containers.run(
-        deployment.image, entrypoint=["cat", "/opt/mlflow/installed.txt"], remove=True
-    ).decode()
+    installed = installed_pins(docker_client, deployment.image)
     lock = (deployment.build_dir / "requirements.lock").read_text()
     exporter = deployment.build_dir / "prometheus.lock"  # mlflow_server_metrics_enabled
     if exporter.exists():
@@ -63,18 +61,8 @@ def test_installed_set_is_recorded_in_the_image(
     left_out = filters.mlflow_server_left_out(deployment.version, profile)
     heavy = {"pyarrow", "scipy", "scikit-learn", "matplotlib"}
     assert profile != "server" or heavy <= set(left_out)
-    expected = {name: pin for name, pin in _pins(lock).items() if name not in left_out}
-    assert _pins(installed) == expected
-
-
-def _pins(text: str) -> dict[str, str]:
-    """name -> version of every `name==version` line (extras and case dropped)."""
-    pins = {}
-    for line in text.splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.strip().split("==", 1)
-            pins[name.split("[")[0].lower().replace("_", "-")] = version.split()[0]
-    return pins
+    expected = {name: pin for name, pin in pins(lock).items() if name not in left_out}
+    assert installed == expected
 
 
 def _images_made_by(log: str) -> set[str]:

@@ -18,7 +18,7 @@ from typing import Any
 import docker
 import mlflow.artifacts
 import pytest
-from conftest import Deployment, call, open_api, run_playbook, wait_healthy
+from conftest import Deployment, call, installed_pins, open_api, run_playbook, wait_healthy
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.upgrade
@@ -200,10 +200,8 @@ def profile_and_pyarrow(prefix: str) -> tuple[str, bool]:
         i for i in client.images.list(repository) if any(t.startswith(prefix) for t in i.tags)
     ]
     image = max(images, key=lambda i: str(i.attrs["Created"]))
-    installed = client.containers.run(
-        image.id, entrypoint=["cat", "/opt/mlflow/installed.txt"], remove=True
-    ).decode()
-    return image.labels["io.github.mlflow-server.profile"], "\npyarrow==" in f"\n{installed}"
+    installed = installed_pins(client, image.id)
+    return image.labels["io.github.mlflow-server.profile"], "pyarrow" in installed
 
 
 def test_a_downgrade_onto_the_newer_schema_is_refused(deployment: Deployment) -> None:

@@ -44,14 +44,20 @@ def database_uri() -> str:
     return os.environ.get("DATABASE_URI") or "sqlite:///mlflow.db"
 
 
-def auth_database_uri() -> str | None:
-    """The basic-auth database of the server's ini, read as MLflow reads it ("%%")."""
+def auth_config() -> configparser.SectionProxy | None:
+    """The server's basic-auth ini (MLFLOW_AUTH_CONFIG_PATH), read as MLflow reads it ("%%")."""
     path = os.environ.get("MLFLOW_AUTH_CONFIG_PATH")
     if not path:
         return None
     config = configparser.ConfigParser()
     config.read(path)
-    return config["mlflow"]["database_uri"]
+    return config["mlflow"]
+
+
+def auth_database_uri() -> str | None:
+    """The basic-auth database of the server's ini."""
+    config = auth_config()
+    return config["database_uri"] if config else None
 
 
 def shown(uri: str) -> str:
@@ -149,12 +155,10 @@ def collect_garbage(uri: str, older_than: str | None) -> None:
     health = os.environ.get("MLFLOW_HEALTHCHECK_URL", "http://127.0.0.1:5005/health")
     os.environ["MLFLOW_TRACKING_URI"] = health.removesuffix("/health")
     os.environ["MLFLOW_TRACKING_INSECURE_TLS"] = "true"  # its own server, on loopback
-    ini = os.environ.get("MLFLOW_AUTH_CONFIG_PATH")
-    if ini:
-        config = configparser.ConfigParser()
-        config.read(ini)
-        os.environ["MLFLOW_TRACKING_USERNAME"] = config["mlflow"]["admin_username"]
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = config["mlflow"]["admin_password"]
+    config = auth_config()
+    if config:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = config["admin_username"]
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = config["admin_password"]
     from mlflow.cli import gc
 
     args = ["--backend-store-uri", uri, *(["--older-than", older_than] if older_than else [])]
