@@ -4,17 +4,19 @@
     python bench/throughput.py [--seconds 30] [--clients 8] [--rounds 2] [--keep]
 
 Deploys a server of its own with the site playbook (container `bench-tp`, published on
-127.0.0.1:5096, sqlite, the role's default release and workers), starts a bare
-`mlflow server` of the same release from the same lock in a venv on the host (outside
-the checkout, sqlite, same worker count, 127.0.0.1:5097), and loads, in turn, three
-targets: the published port (Docker's port forwarding), the container's own address on
-its bridge network, and the bare server. Each load: N client processes, each with its
-own run, alternating `runs/log-batch` (10 metrics) and `runs/search` (20 results) over
-one keep-alive connection, for S seconds, after a 5 s warm-up of each target that is
-not counted; rounds alternate the targets so that the machine's drift hits them alike.
-Prints, per target, the median over the rounds of requests per second, p50/p99 latency
-of each call and failed requests, and the ratio of requests per second to the bare
-server's. Nothing is asserted.
+127.0.0.1:5096, sqlite, the role's default release and workers), starts a bare `mlflow
+server` of the same release from the same lock in a venv on the host (outside the
+checkout, sqlite, same worker count, 127.0.0.1:5097), and loads, in turn, three targets:
+the published port (Docker's port forwarding), the container's own address on its bridge
+network, and the bare server; when the role sized the workers to other than MLflow's
+default of 4, a fourth: a bare server with 4 workers on 127.0.0.1:5098. Each load: N
+client processes, each with its own run, alternating `runs/log-batch` (10 metrics) and
+`runs/search` (20 results) over one keep-alive connection, for S seconds, after a 5 s
+warm-up of each target that is not counted; rounds alternate the targets so that the
+machine's drift hits them alike. Prints, per target, the median over the rounds of
+requests per second, p50/p99 latency of each call and failed requests, and the ratio of
+requests per second to the bare server's.
+Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -82,7 +84,9 @@ def wait_healthy(url: str, timeout: float = 180, interval: float = 0.5) -> float
     raise SystemExit(f"{url} did not answer /health within {timeout:.0f} s")
 
 
-def bare_server(version: str, workers: int, data: Path) -> subprocess.Popen[bytes]:
+def bare_server(
+    version: str, workers: int, data: Path, port: int = 5097
+) -> subprocess.Popen[bytes]:
     """`mlflow server` from the role's lock in a venv under /var/tmp (made once)."""
     venv = Path(f"/var/tmp/mlflow-bench-venv-{version}")
     lock = ROOT / f"roles/mlflow_server/files/locks/mlflow-{version}.txt"
@@ -94,7 +98,7 @@ def bare_server(version: str, workers: int, data: Path) -> subprocess.Popen[byte
         (venv / ".installed").touch()
     data.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [str(venv / "bin/mlflow"), "server", "--host", "127.0.0.1", "--port", "5097",
+        [str(venv / "bin/mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--backend-store-uri", f"sqlite:///{data}/mlflow.db",
          "--artifacts-destination", str(data / "artifacts")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data,
@@ -171,7 +175,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         inventory = Path(tmp) / "hosts.yml"
         inventory.write_text(INVENTORY.format(name=NAME, python=sys.executable, ca=ca, port=5096))
-        bare = None
+        bares: list[subprocess.Popen[bytes]] = []
         try:
             ansible(inventory, "site.yml")
             container = engine.containers.get(NAME)
@@ -185,7 +189,14 @@ def main() -> int:
                 f"container address {address}:5005": f"http://{address}:5005",
                 "bare `mlflow server` 127.0.0.1:5097": "http://127.0.0.1:5097",
             }
-            bare = bare_server(version, workers, Path(tmp) / "bare")
+            bares.append(bare_server(version, workers, Path(tmp) / "bare"))
+            baseline = list(targets)[-1]
+            # The role sizes the workers to the host's CPUs: MLflow's own default beside it.
+            if workers != 4:
+                targets["bare `mlflow server`, 4 workers (MLflow's default) 127.0.0.1:5098"] = (
+                    "http://127.0.0.1:5098"
+                )
+                bares.append(bare_server(version, 4, Path(tmp) / "bare4", port=5098))
             for url in targets.values():
                 wait_healthy(url)
             for url in targets.values():  # warm-up, not counted: first imports, DB pages
@@ -197,7 +208,7 @@ def main() -> int:
                     rounds[name].append(load(url, args.clients, args.seconds))
                     print(f"round {index + 1}: {name}: {rounds[name][-1]}", file=sys.stderr)
         finally:
-            if bare is not None:
+            for bare in bares:
                 bare.terminate()
                 bare.wait(timeout=30)
             if not args.keep:
@@ -206,8 +217,8 @@ def main() -> int:
     keys = ["req/s", "log-batch p50 ms", "log-batch p99 ms", "search p50 ms", "search p99 ms"]
     median = {name: {k: statistics.median(r[k] for r in runs) for k in [*keys, "failed"]}
               for name, runs in rounds.items()}  # fmt: skip
-    bare_rps = median[list(targets)[-1]]["req/s"]
-    print(f"MLflow {version}, {workers} workers, sqlite; {args.clients} clients x "
+    bare_rps = median[baseline]["req/s"]
+    print(f"MLflow {version}, {workers} workers (the role's), sqlite; {args.clients} clients x "
           f"{args.seconds:.0f} s, {args.rounds} rounds (medians)\n")  # fmt: skip
     print("| target | " + " | ".join(keys) + " | failed | req/s vs bare |")
     print("| --- " * (len(keys) + 3) + "|")

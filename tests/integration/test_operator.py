@@ -86,6 +86,24 @@ def test_the_deploy_ends_with_a_summary_of_each_server(deployment: Deployment) -
     assert run["stats"][host]["failures"] == 0
 
 
+@pytest.mark.default_scenario
+def test_the_server_runs_one_worker_per_cpu_of_the_docker_host_up_to_four(
+    deployment: Deployment,
+) -> None:
+    """mlflow_server_workers=0 (the default) under uvicorn (3.17.2, no --workers in the
+    inventory): as many uvicorn workers run as the Docker engine reports CPUs, at most
+    MLflow's own default of 4."""
+    engine = docker.from_env()
+    expected = min(engine.info()["NCPU"], 4)
+    container = engine.containers.get(deployment.container)
+    command = container.attrs["Config"]["Cmd"]
+    assert command[command.index("--workers") :][:2] == ["--workers", str(expected)]
+    processes = container.top(ps_args="-eo pid,ppid,args")["Processes"]
+    (uvicorn,) = [pid for pid, _, args in processes if " -m uvicorn " in args]
+    workers = [args for _, ppid, args in processes if ppid == uvicorn and "spawn_main" in args]
+    assert len(workers) == expected, processes
+
+
 def test_usage_telemetry_is_off(deployment: Deployment) -> None:
     """MLflow's usage telemetry is off (mlflow_server_telemetry_enabled false): the server
     says so to the UI's telemetry endpoint (releases that have it) instead of taking
