@@ -5,7 +5,8 @@
                            [--tls-cert C --tls-key K --ca CA]   # HTTPS
     emulators.py gcs start --dir D --port 4443 --bucket B [--key K --token-port 4444]
     emulators.py postgres start --dir D --port 5433 --user U --database DB  (password on stdin)
-    emulators.py s3|gcs|postgres stop --dir D
+    emulators.py mariadb start --dir D --port 3307 --user U --database DB  (password on stdin)
+    emulators.py s3|gcs|postgres|mariadb stop --dir D
     emulators.py s3 bucket --port P --access-key K --secret-key S --bucket B
                            # an S3 store started elsewhere (a test host): wait, make the bucket
 
@@ -19,6 +20,9 @@ bucket exists. `start` on a running emulator does nothing.
 postgres: a real PostgreSQL cluster from Debian's packages (initdb as the postgres user,
 TCP on 127.0.0.1 with scram-sha-256 passwords, its socket in --dir), a login role and
 its database.
+mariadb: a real MariaDB server from Debian's packages (its own data dir and socket in
+--dir, TCP on 127.0.0.1), a user that logs in from 127.0.0.1 with a password and owns its
+database; root logs in through the socket only.
 """
 
 from __future__ import annotations
@@ -267,6 +271,40 @@ def stop_postgres(args: argparse.Namespace) -> None:
     shutil.rmtree(args.dir, ignore_errors=True)
 
 
+def start_mariadb(args: argparse.Namespace) -> None:
+    state = Path(args.dir)
+    data = state / "data"
+    socket_path = state / "mysqld.sock"
+    password = sys.stdin.readline().strip()
+    if not password:
+        raise SystemExit("give the user's password on stdin")
+    if not shutil.which("mariadbd"):
+        raise SystemExit("MariaDB is not installed: apt-get install mariadb-server")
+    state.mkdir(parents=True, exist_ok=True)
+    shutil.chown(state, "mysql", "mysql")
+    if not (data / "mysql").exists():
+        subprocess.run(["mariadb-install-db", "--user=mysql", f"--datadir={data}",
+                        "--auth-root-authentication-method=socket", "--skip-test-db"],
+                       capture_output=True, check=True)  # fmt: skip
+    if not _running(state):
+        _spawn(["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={data}",
+                f"--socket={socket_path}", f"--port={args.port}", "--bind-address=127.0.0.1",
+                "--skip-name-resolve", f"--log-error={state / 'error.log'}"], state)  # fmt: skip
+    _wait_port(args.port)
+    quoted = password.replace("\\", "\\\\").replace("'", "\\'")
+    account = f"'{args.user}'@'127.0.0.1'"
+    subprocess.run(
+        ["mariadb", "--no-defaults", f"--socket={socket_path}", "--user=root"],
+        input=(
+            f"CREATE DATABASE IF NOT EXISTS `{args.database}`;\n"
+            f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{quoted}';\n"
+            f"ALTER USER {account} IDENTIFIED BY '{quoted}';\n"
+            f"GRANT ALL PRIVILEGES ON `{args.database}`.* TO {account};\n"
+        ),
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+
+
 def stop(args: argparse.Namespace) -> None:
     if (Path(args.dir) / "token").exists():
         stop(argparse.Namespace(dir=str(Path(args.dir) / "token")))
@@ -285,7 +323,7 @@ def stop(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("store", choices=["s3", "gcs", "postgres"])
+    parser.add_argument("store", choices=["s3", "gcs", "postgres", "mariadb"])
     parser.add_argument("action", choices=["start", "stop", "bucket", "tokens"])
     parser.add_argument("--dir", default="")
     parser.add_argument("--port", type=int, default=8333)
@@ -308,6 +346,8 @@ def main() -> None:
         (start_postgres if args.action == "start" else stop_postgres)(args)
     elif args.action == "stop":
         stop(args)
+    elif args.store == "mariadb":
+        start_mariadb(args)
     elif args.store == "s3":
         start_s3(args)
     elif args.action == "tokens":

@@ -11,7 +11,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import docker
 import pytest
@@ -35,7 +35,8 @@ def secrets_of(deployment: Deployment) -> dict[str, str]:
     found = {
         "S3 secret key": deployment.s3_secret,
         "admin password": deployment.auth_password,
-        "database password": urlsplit(deployment.database_uri).password or "",
+        # As the database takes it (the URI carries it URL-encoded; variants() encode it).
+        "database password": unquote(urlsplit(deployment.database_uri).password or ""),
     }
     config = deployment.data_dir.parent / "config"
     flask_key = config / "flask-secret-key"
