@@ -59,15 +59,19 @@ class Fleet:
             "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
+            "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "40",
         }
         with tempfile.NamedTemporaryFile("w", suffix=".json") as extra_file:
             json.dump(extra or {}, extra_file)
             extra_file.flush()
-            return subprocess.run(
+            result = subprocess.run(
                 [str(Path(sys.executable).with_name("ansible-playbook")), "-i", self.inventory,
                  str(ROOT / "playbooks/site.yml"), "-e", f"@{extra_file.name}"],
                 capture_output=True, text=True, env=env, cwd=ROOT,
             )  # fmt: skip
+        # The recap and the slowest tasks (profile_tasks), in the test's report (-rP).
+        print(result.stdout[result.stdout.rfind("PLAY RECAP") :])
+        return result
 
 
 def _env(name: str) -> str:

@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
@@ -90,10 +91,23 @@ def get(url: str, data: bytes | None = None) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+@pytest.fixture(scope="session")
+def venvs() -> Iterator[dict[str, Future[tuple[Path, list[str]]]]]:
+    """Each release's venv, made one after the other in the background while the releases
+    before it serve their round trips: the downloads of a cold cache overlap the tests."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        yield {version: pool.submit(venv_of, version) for version in RELEASES}
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
 @pytest.fixture(params=RELEASES)
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path, venvs: dict[str, Future[tuple[Path, list[str]]]]
+) -> Iterator[tuple[str, str, Path]]:
     version: str = request.param
-    venv, left_out = venv_of(version)
+    venv, left_out = venvs[version].result()
     check = subprocess.run(
         [UV, "pip", "check", "--python", venv / "bin/python"], capture_output=True, text=True
     )
