@@ -69,6 +69,7 @@ bench: venv
 	python bench/noop.py
 	python bench/throughput.py
 	python bench/first_start.py
+	python bench/upgrade_downtime.py
 
 # Build once and ship vs build on every host, on the fleet scenario's hosts (~15 min).
 bench-fleet: prepare-host
