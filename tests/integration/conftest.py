@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import boto3
 import docker
@@ -220,6 +221,33 @@ def assert_no_secret(text: str, *secrets: str) -> None:
         forms = secret_variants(secret)
         lines = [n for n, line in enumerate(text.splitlines(), 1) if any(f in line for f in forms)]
         assert not lines, f"a secret is printed on output lines {lines[:10]}"
+
+
+def assert_database_password_hidden(deployment: Deployment) -> None:
+    """The tracking database's password is in neither `docker inspect`, the image, any
+    command line on the host (the server's workers included), nor any file under the data
+    dir but the 0600 URI file of the container's user (which holds it URL-encoded)."""
+    encoded = urlsplit(deployment.database_uri).password or ""
+    password = unquote(encoded)
+    assert password
+    client = docker.from_env()
+    container = client.containers.get(deployment.container)
+    assert_no_secret(json.dumps(container.attrs), password)
+    assert "DATABASE_URI_FILE=/run/secrets/database-uri" in container.attrs["Config"]["Env"]
+    image = client.images.get(container.attrs["Config"]["Image"])
+    assert_no_secret(json.dumps(image.history()) + json.dumps(image.attrs), password)
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert_no_secret(processes, password)
+    forms = {password.encode(), encoded.encode()}
+    root = deployment.data_dir.parent
+    holding = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and any(form in p.read_bytes() for form in forms)
+    )
+    assert holding == ["config/database-uri"]
+    uri_file = (root / "config/database-uri").stat()
+    assert (stat.S_IMODE(uri_file.st_mode), uri_file.st_uid) == (0o600, 10001)
 
 
 ROOT = Path(__file__).resolve().parents[2]

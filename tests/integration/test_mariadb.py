@@ -5,7 +5,6 @@ release the ones before it ran on."""
 
 from __future__ import annotations
 
-import json
 import re
 import stat
 import subprocess
@@ -17,7 +16,13 @@ from urllib.parse import unquote, urlsplit
 
 import docker
 import pytest
-from conftest import Deployment, assert_no_secret, run_playbook, wait_healthy
+from conftest import (
+    Deployment,
+    assert_database_password_hidden,
+    assert_no_secret,
+    run_playbook,
+    wait_healthy,
+)
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.mariadb
@@ -81,24 +86,7 @@ def test_runs_are_stored_in_mariadb(deployment: Deployment) -> None:
 
 
 def test_the_database_password_stays_secret(deployment: Deployment) -> None:
-    password = password_of(deployment)
-    client = docker.from_env()
-    container = client.containers.get(deployment.container)
-    assert_no_secret(json.dumps(container.attrs), password)
-    assert "DATABASE_URI_FILE=/run/secrets/database-uri" in container.attrs["Config"]["Env"]
-    image = client.images.get(container.attrs["Config"]["Image"])
-    assert_no_secret(json.dumps(image.history()) + json.dumps(image.attrs), password)
-    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert_no_secret(processes, password)
-    # Under the data dir only the URI file holds it (URL-encoded, as in the URI).
-    forms = {password.encode(), (urlsplit(deployment.database_uri).password or "").encode()}
-    root = deployment.data_dir.parent
-    holding = sorted(
-        str(p.relative_to(root))
-        for p in root.rglob("*")
-        if p.is_file() and any(form in p.read_bytes() for form in forms)
-    )
-    assert holding == ["config/database-uri"]
+    assert_database_password_hidden(deployment)
 
 
 def test_an_upgrade_dumps_with_mysqldump_then_migrates_and_keeps_the_runs(
