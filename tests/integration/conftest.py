@@ -43,6 +43,12 @@ class Deployment:
     auth_password: str = field(default="", repr=False)
     database_uri: str = field(default="", repr=False)
 
+    @property
+    def database_password(self) -> str:
+        """The tracking database's password as the database takes it (the URI carries it
+        URL-encoded); empty for sqlite."""
+        return unquote(urlsplit(self.database_uri).password or "")
+
     def stored_artifacts(self, run_id: str) -> dict[str, bytes]:
         """Artifacts of the run as the artifact store holds them: path -> content."""
         if self.artifact_store == "local":
@@ -227,8 +233,7 @@ def assert_database_password_hidden(deployment: Deployment) -> None:
     """The tracking database's password is in neither `docker inspect`, the image, any
     command line on the host (the server's workers included), nor any file under the data
     dir but the 0600 URI file of the container's user (which holds it URL-encoded)."""
-    encoded = urlsplit(deployment.database_uri).password or ""
-    password = unquote(encoded)
+    password = deployment.database_password
     assert password
     client = docker.from_env()
     container = client.containers.get(deployment.container)
@@ -238,7 +243,8 @@ def assert_database_password_hidden(deployment: Deployment) -> None:
     assert_no_secret(json.dumps(image.history()) + json.dumps(image.attrs), password)
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert_no_secret(processes, password)
-    forms = {password.encode(), encoded.encode()}
+    # The URI file holds it as the URI does (URL-encoded).
+    forms = {password.encode(), (urlsplit(deployment.database_uri).password or "").encode()}
     root = deployment.data_dir.parent
     holding = sorted(
         str(p.relative_to(root))

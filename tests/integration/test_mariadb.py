@@ -12,7 +12,6 @@ import threading
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import docker
 import pytest
@@ -30,24 +29,20 @@ pytestmark = pytest.mark.mariadb
 SOCKET = "/var/tmp/molecule-mariadb/mysqld.sock"  # prepare's server (tests/emulators.py)
 NEW = "3.17.2"
 STATE: dict[str, Any] = {}
+MARIADB = ["mariadb", "--no-defaults", f"--socket={SOCKET}", "--user=root", "-N", "-B"]
 
 
-def sql(statement: str, database: str = "mlflow", stdin: Path | None = None) -> str:
+def sql(statement: str, database: str = "mlflow") -> str:
     """As MariaDB's root, through the socket (root has no password and no TCP login)."""
-    argv = ["mariadb", "--no-defaults", f"--socket={SOCKET}", "--user=root", "-N", "-B", database]
-    if stdin is not None:
-        with stdin.open("rb") as dump:
-            subprocess.run(argv, stdin=dump, capture_output=True, check=True)
-        return ""
     return subprocess.run(
-        [*argv, "-e", statement], capture_output=True, text=True, check=True
+        [*MARIADB, database, "-e", statement], capture_output=True, text=True, check=True
     ).stdout.strip()
 
 
-def password_of(deployment: Deployment) -> str:
-    password = unquote(urlsplit(deployment.database_uri).password or "")
-    assert password
-    return password
+def load(dump: Path, database: str) -> None:
+    """`mariadb DB < FILE`, as the restore entry point's message tells an operator."""
+    with dump.open("rb") as source:
+        subprocess.run([*MARIADB, database], stdin=source, capture_output=True, check=True)
 
 
 class ArgvWatch:
@@ -94,7 +89,7 @@ def test_an_upgrade_dumps_with_mysqldump_then_migrates_and_keeps_the_runs(
 ) -> None:
     """2.13.0 -> 3.17.2 changes the schema: mysqldump first, its password in a 0600 option
     file (never on a command line, never printed), then `mlflow db upgrade`."""
-    password = password_of(deployment)
+    password = deployment.database_password
     temp_before = set(Path("/tmp").glob("ansible.*.cnf"))
     with ArgvWatch() as watch:
         result = run_playbook(deployment, "site.yml", {"mlflow_server_version": NEW})
@@ -138,7 +133,7 @@ def test_the_dump_restores_into_a_database_of_its_own(deployment: Deployment) ->
     scratch = f"restore_{uuid.uuid4().hex[:8]}"
     sql(f"CREATE DATABASE `{scratch}`")
     try:
-        sql("", database=scratch, stdin=STATE["dump"])
+        load(STATE["dump"], scratch)
         assert sql("SELECT * FROM alembic_version", scratch) == STATE["schema"]
         assert (
             sql(f"SELECT value FROM metrics WHERE run_uuid = '{STATE['run_id']}'", scratch)

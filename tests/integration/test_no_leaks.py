@@ -11,7 +11,6 @@ import json
 import os
 import stat
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import docker
 import pytest
@@ -35,8 +34,8 @@ def secrets_of(deployment: Deployment) -> dict[str, str]:
     found = {
         "S3 secret key": deployment.s3_secret,
         "admin password": deployment.auth_password,
-        # As the database takes it (the URI carries it URL-encoded; variants() encode it).
-        "database password": unquote(urlsplit(deployment.database_uri).password or ""),
+        # As the database takes it (variants() include the URL-encoded form).
+        "database password": deployment.database_password,
     }
     config = deployment.data_dir.parent / "config"
     flask_key = config / "flask-secret-key"
