@@ -52,7 +52,9 @@ def role_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
         check=True,
         capture_output=True,
         cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k != "ANSIBLE_CALLBACKS_ENABLED"},
+        env={**{k: v for k, v in os.environ.items() if k != "ANSIBLE_CALLBACKS_ENABLED"},
+             # The role's filters (the resolution's own), as a play of the role has them.
+             "ANSIBLE_FILTER_PLUGINS": str(ROOT / "roles/mlflow_server/filter_plugins")},
     )  # fmt: skip
     results = json.loads(out.read_text())
     return {case_id(c): r for c, r in zip(CASES, results, strict=True)}

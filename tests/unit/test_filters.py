@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from role_filters import filters
 
@@ -291,3 +293,97 @@ def test_left_out_of_the_server_only_image(
     assert not kept & set(result)
     assert result == sorted(result)
     assert profile != "full" or result == []
+
+
+ECS_SETTINGS = {
+    "mlflow_server_aws_access_key_id": "fake-key-id",
+    "mlflow_server_aws_secret_access_key": "fake-secret",  # pragma: allowlist secret
+    "mlflow_server_s3_endpoint_url": "http://127.0.0.1:8333",
+}
+
+
+@pytest.mark.parametrize(
+    ("backend", "url", "settings", "expected"),
+    [
+        ("ECS", "s3://b/a", ECS_SETTINGS, ("ECS", "s3://b/a", [])),
+        (" ecs ", "s3://b/a", ECS_SETTINGS, ("ECS", "s3://b/a", [])),
+        ("ECS", "s3://b/a", {**ECS_SETTINGS, "mlflow_server_s3_endpoint_url": ""},
+         ("", "./mlruns", ["needs mlflow_server_s3_endpoint_url", "is remote but the backend is local"])),
+        ("GCS", "gs://b/a", {},
+         ("", "./mlruns", ["needs mlflow_server_google_application_credentials", "is remote"])),
+        ("AZURE", "./mlruns", {}, ("", "./mlruns", ["AZURE is not ECS or GCS"])),
+        ("", "/mlflow/artifacts", {}, ("", "/mlflow/artifacts", [])),
+        ("", "s3://b/a", ECS_SETTINGS, ("", "./mlruns", ["is remote but the backend is local"])),
+    ],
+)  # fmt: skip
+def test_resolve_backend_falls_back_and_says_why(
+    backend: str, url: str, settings: dict, expected: tuple
+) -> None:
+    resolved = filters.mlflow_server_resolve_backend(backend, url, settings)
+    want_backend, want_url, reasons = expected
+    assert (resolved["backend"], resolved["url"]) == (want_backend, want_url)
+    assert len(resolved["reasons"]) == len(reasons)
+    for reason, said in zip(reasons, resolved["reasons"], strict=True):
+        assert reason in said
+
+
+@pytest.mark.parametrize(
+    ("uri", "in_container", "on_host"),
+    [
+        ("sqlite:///mlflow.db", "sqlite:////mlflow/mlflow.db", "/srv/m/data/mlflow.db"),
+        ("sqlite:///db/x.db", "sqlite:////mlflow/db/x.db", "/srv/m/data/db/x.db"),
+        ("sqlite:////mlflow/basic_auth.db", "sqlite:////mlflow/basic_auth.db", "/srv/m/data/basic_auth.db"),
+        ("sqlite:////elsewhere/x.db", "sqlite:////elsewhere/x.db", ""),
+        ("sqlite:////mlflowx/x.db", "sqlite:////mlflowx/x.db", ""),
+        (FAKE_URI, FAKE_URI, ""),
+        ("/mlflow/backups/mlflow-1-x.db", "/mlflow/backups/mlflow-1-x.db", "/srv/m/data/backups/mlflow-1-x.db"),
+    ],
+)  # fmt: skip
+def test_sqlite_paths_map_from_the_container_to_the_host(
+    uri: str, in_container: str, on_host: str
+) -> None:
+    assert filters.mlflow_server_sqlite_in_container(uri, "/mlflow") == in_container
+    assert filters.mlflow_server_host_path(uri, "/mlflow", "/srv/m/data/") == on_host
+
+
+def test_ini_values_reads_back_what_the_template_escaped() -> None:
+    ini = (
+        "[mlflow]\ndefault_permission = NO_PERMISSIONS\ndatabase_uri = sqlite:////mlflow/basic_auth.db\n"
+        "admin_username = admin = x\nadmin_password = 100%% \"q\" = $(x)\n"
+    )  # fmt: skip
+    assert filters.mlflow_server_ini_values(ini, ["admin_username", "admin_password", "database_uri"]) == {
+        "admin_username": "admin = x",
+        "admin_password": '100% "q" = $(x)',  # pragma: allowlist secret
+        "database_uri": "sqlite:////mlflow/basic_auth.db",
+    }
+    assert filters.mlflow_server_ini_values("", ["admin_password"]) == {}
+
+
+def test_log_tail_gives_the_last_messages_of_a_json_file_log() -> None:
+    log = "\n".join(
+        [json.dumps({"log": f"line {n}\n", "stream": "stderr"}) for n in range(5)] + ["not json"]
+    )
+    assert filters.mlflow_server_log_tail(log, 3) == ["line 3", "line 4", "not json"]
+    assert filters.mlflow_server_log_tail(log, 0) == []
+    assert filters.mlflow_server_log_tail("", 5) == []
+
+
+@pytest.mark.parametrize(
+    ("report", "upgrade_needed"),
+    [
+        ({"initialized": True, "current": "a", "head": "a", "known": True}, False),
+        ({"initialized": True, "current": "a", "head": "b", "known": True}, True),
+        ({"initialized": False, "current": None, "head": "b", "known": True}, False),
+        ({"initialized": True, "current": "a", "head": "a", "known": True,
+          "auth": {"initialized": True, "current": "x", "head": "y", "known": True}}, True),
+        ({"initialized": True, "current": "a", "head": "a", "known": True,
+          "auth": {"initialized": False, "current": None, "head": "y", "known": True}}, False),
+    ],
+)  # fmt: skip
+def test_schema_status_says_whether_either_database_needs_an_upgrade(
+    report: dict, upgrade_needed: bool
+) -> None:
+    output = "Waiting for the database...\n" + json.dumps(report) + "\n"
+    status = filters.mlflow_server_schema_status(output)
+    assert status["upgrade_needed"] is upgrade_needed
+    assert status["auth"]["known"] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -92,6 +93,113 @@ def mlflow_server_health_url_of(container: dict[str, Any], container_port: int |
         host = f"[{host}]"
     scheme = "https" if any("certfile" in arg for arg in command) else "http"
     return f"{scheme}://{host}:{port}/health"
+
+
+# What each artifact backend needs (the seed's rule): without one of these, local storage.
+BACKEND_NEEDS: dict[str, tuple[str, ...]] = {
+    "ECS": (
+        "mlflow_server_aws_access_key_id",
+        "mlflow_server_aws_secret_access_key",
+        "mlflow_server_s3_endpoint_url",
+    ),
+    "GCS": ("mlflow_server_google_application_credentials",),
+}
+
+
+def mlflow_server_resolve_backend(
+    backend: str, url: str, settings: dict[str, Any], default_url: str = "./mlruns"
+) -> dict[str, Any]:
+    """The seed's artifact backend rules: the backend in use ('' is local storage), the
+    artifact URL it serves, the settings it lacks and why it fell back (empty: it did not).
+
+    >>> mlflow_server_resolve_backend("ecs", "s3://b/a", {"mlflow_server_aws_access_key_id": "k"})["url"]
+    './mlruns'
+    >>> mlflow_server_resolve_backend("GCS", "gs://b/a", {"mlflow_server_google_application_credentials": "/k.json"})
+    {'backend': 'GCS', 'url': 'gs://b/a', 'missing': [], 'reasons': []}
+    """
+    requested = str(backend or "").strip().upper()
+    missing = [name for name in BACKEND_NEEDS.get(requested, ()) if not settings.get(name)]
+    resolved = requested if requested in BACKEND_NEEDS and not missing else ""
+    url = str(url)
+    resolved_url = default_url if not resolved and re.match(r"(s3|gs)://", url) else url
+    reasons = []
+    if missing:
+        reasons.append(f"mlflow_server_artifact_backend={backend} needs {', '.join(missing)}")
+    if requested and requested not in BACKEND_NEEDS:
+        reasons.append(f"mlflow_server_artifact_backend={backend} is not ECS or GCS")
+    if resolved_url != url:
+        reasons.append(f"mlflow_server_artifact_url={url} is remote but the backend is local")
+    return {"backend": resolved, "url": resolved_url, "missing": missing, "reasons": reasons}
+
+
+def mlflow_server_sqlite_in_container(uri: str, container_dir: str) -> str:
+    """A sqlite URI with its path as the container sees it: a relative path is relative to
+    the server's working dir, the data volume. Other URIs unchanged.
+
+    >>> mlflow_server_sqlite_in_container("sqlite:///mlflow.db", "/mlflow")
+    'sqlite:////mlflow/mlflow.db'
+    """
+    uri = str(uri)
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{container_dir.rstrip('/')}/{uri[len('sqlite:///'):]}"
+    return uri
+
+
+def mlflow_server_host_path(path: str, container_dir: str, host_dir: str) -> str:
+    """Where a file of the data volume is on the host, from its path in the container or
+    a sqlite URI; '' for what is not on the volume.
+
+    >>> mlflow_server_host_path("sqlite:///db/mlflow.db", "/mlflow", "/srv/m/data")
+    '/srv/m/data/db/mlflow.db'
+    >>> mlflow_server_host_path("/mlflow/backups/x.db", "/mlflow", "/srv/m/data")
+    '/srv/m/data/backups/x.db'
+    """
+    path = str(path)
+    if path.startswith("sqlite:"):
+        path = mlflow_server_sqlite_in_container(path, container_dir).removeprefix("sqlite:///")
+    root = container_dir.rstrip("/") + "/"
+    return f"{host_dir.rstrip('/')}/{path[len(root):]}" if path.startswith(root) else ""
+
+
+def mlflow_server_ini_values(text: str, keys: list[str]) -> dict[str, str]:
+    """`key = value` lines of basic_auth.ini as the role writes it, for the given keys,
+    with configparser's `%%` read back as `%`."""
+    values = {}
+    for line in str(text).splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep and key in keys:
+            values[key] = value.replace("%%", "%")
+    return values
+
+
+def mlflow_server_log_tail(log: str, lines: int) -> list[str]:
+    """The messages of the last `lines` entries of a Docker json-file log (a line that is
+    not such an entry as it is)."""
+    count = int(lines)
+    tail = []
+    for line in str(log).splitlines()[-count:] if count > 0 else []:
+        try:
+            tail.append(str(json.loads(line)["log"]).strip())
+        except (ValueError, KeyError, TypeError):
+            tail.append(line.strip())
+    return tail
+
+
+def mlflow_server_job_result(output: str) -> Any:
+    """What a one-off `mlflow-db` job reported: the JSON of its output's last line."""
+    return json.loads(str(output).strip().splitlines()[-1])
+
+
+def mlflow_server_schema_status(output: str) -> dict[str, Any]:
+    """`mlflow-db status`'s report, with the basic-auth database's (none: nothing to do)
+    and whether either schema needs an upgrade (`upgrade_needed`)."""
+    report = dict(mlflow_server_job_result(output))
+    report.setdefault("auth", {"initialized": False, "known": True})
+    report["upgrade_needed"] = any(
+        db.get("initialized") and db.get("current") != db.get("head")
+        for db in (report, report["auth"])
+    )
+    return report
 
 
 def _uptime(started: str, now: datetime) -> str:
@@ -321,4 +429,11 @@ class FilterModule:
             "mlflow_server_expected_files": mlflow_server_expected_files,
             "mlflow_server_drift": mlflow_server_drift,
             "mlflow_server_left_out": mlflow_server_left_out,
+            "mlflow_server_resolve_backend": mlflow_server_resolve_backend,
+            "mlflow_server_sqlite_in_container": mlflow_server_sqlite_in_container,
+            "mlflow_server_host_path": mlflow_server_host_path,
+            "mlflow_server_ini_values": mlflow_server_ini_values,
+            "mlflow_server_log_tail": mlflow_server_log_tail,
+            "mlflow_server_job_result": mlflow_server_job_result,
+            "mlflow_server_schema_status": mlflow_server_schema_status,
         }
