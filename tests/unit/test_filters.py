@@ -308,7 +308,7 @@ ECS_SETTINGS = {
         ("ECS", "s3://b/a", ECS_SETTINGS, ("ECS", "s3://b/a", [])),
         (" ecs ", "s3://b/a", ECS_SETTINGS, ("ECS", "s3://b/a", [])),
         ("ECS", "s3://b/a", {**ECS_SETTINGS, "mlflow_server_s3_endpoint_url": ""},
-         ("", "./mlruns", ["needs mlflow_server_s3_endpoint_url", "is remote but the backend is local"])),
+         ("", "./mlruns", ["needs mlflow_server_s3_endpoint_url", "is remote but"])),
         ("GCS", "gs://b/a", {},
          ("", "./mlruns", ["needs mlflow_server_google_application_credentials", "is remote"])),
         ("AZURE", "./mlruns", {}, ("", "./mlruns", ["AZURE is not ECS or GCS"])),
@@ -332,11 +332,11 @@ def test_resolve_backend_falls_back_and_says_why(
     [
         ("sqlite:///mlflow.db", "sqlite:////mlflow/mlflow.db", "/srv/m/data/mlflow.db"),
         ("sqlite:///db/x.db", "sqlite:////mlflow/db/x.db", "/srv/m/data/db/x.db"),
-        ("sqlite:////mlflow/basic_auth.db", "sqlite:////mlflow/basic_auth.db", "/srv/m/data/basic_auth.db"),
+        ("sqlite:////mlflow/auth.db", "sqlite:////mlflow/auth.db", "/srv/m/data/auth.db"),
         ("sqlite:////elsewhere/x.db", "sqlite:////elsewhere/x.db", ""),
         ("sqlite:////mlflowx/x.db", "sqlite:////mlflowx/x.db", ""),
         (FAKE_URI, FAKE_URI, ""),
-        ("/mlflow/backups/mlflow-1-x.db", "/mlflow/backups/mlflow-1-x.db", "/srv/m/data/backups/mlflow-1-x.db"),
+        ("/mlflow/backups/m-1.db", "/mlflow/backups/m-1.db", "/srv/m/data/backups/m-1.db"),
     ],
 )  # fmt: skip
 def test_sqlite_paths_map_from_the_container_to_the_host(
@@ -351,7 +351,8 @@ def test_ini_values_reads_back_what_the_template_escaped() -> None:
         "[mlflow]\ndefault_permission = NO_PERMISSIONS\ndatabase_uri = sqlite:////mlflow/basic_auth.db\n"
         "admin_username = admin = x\nadmin_password = 100%% \"q\" = $(x)\n"
     )  # fmt: skip
-    assert filters.mlflow_server_ini_values(ini, ["admin_username", "admin_password", "database_uri"]) == {
+    keys = ["admin_username", "admin_password", "database_uri"]
+    assert filters.mlflow_server_ini_values(ini, keys) == {
         "admin_username": "admin = x",
         "admin_password": '100% "q" = $(x)',  # pragma: allowlist secret
         "database_uri": "sqlite:////mlflow/basic_auth.db",
@@ -387,3 +388,17 @@ def test_schema_status_says_whether_either_database_needs_an_upgrade(
     status = filters.mlflow_server_schema_status(output)
     assert status["upgrade_needed"] is upgrade_needed
     assert status["auth"]["known"] is True
+
+
+def test_bind_mounts_mount_the_copied_files_read_only() -> None:
+    files = [
+        {"src": "/ctl/k.json", "source": "/srv/m/config/g.json", "target": "/run/secrets/g.json"},
+        {"src": "/ctl/ca.pem", "source": "/srv/m/config/ca.pem", "target": "/run/secrets/ca.pem"},
+    ]  # fmt: skip
+    mounts = filters.mlflow_server_bind_mounts(files)
+    assert [(m["source"], m["target"]) for m in mounts] == [
+        ("/srv/m/config/g.json", "/run/secrets/g.json"),
+        ("/srv/m/config/ca.pem", "/run/secrets/ca.pem"),
+    ]
+    assert all(m["type"] == "bind" and m["read_only"] is True and "src" not in m for m in mounts)
+    assert filters.mlflow_server_bind_mounts([]) == []

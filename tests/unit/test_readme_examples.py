@@ -55,9 +55,12 @@ def deploys(variables: dict[str, Any], snippet: dict[str, Any]) -> list[str]:
             problems.append(f"{name} is not set")
         elif variables[name] != value:
             problems.append(f"{name}: {variables[name]!r} instead of {value!r}")
-        elif isinstance(value, str) and (reference := VAULT_REFERENCE.match(value)):
-            if reference.group(1) not in variables:
-                problems.append(f"{reference.group(1)} (the vault's variable) is not set")
+        elif (
+            isinstance(value, str)
+            and (reference := VAULT_REFERENCE.match(value))
+            and reference.group(1) not in variables
+        ):
+            problems.append(f"{reference.group(1)} (the vault's variable) is not set")
     return problems
 
 

@@ -72,6 +72,19 @@ def mlflow_server_mounts(host_config_mounts: list[dict[str, Any]] | None) -> lis
     ]
 
 
+def mlflow_server_bind_mounts(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """docker_container's mounts of the files the role copies to the host (`src` on the
+    controller, `source` on the host, `target` in the container), read-only.
+
+    >>> mlflow_server_bind_mounts([{"src": "k", "source": "/h/k", "target": "/run/k"}])
+    [{'type': 'bind', 'source': '/h/k', 'target': '/run/k', 'read_only': True}]
+    """
+    return [
+        {"type": "bind", "source": f["source"], "target": f["target"], "read_only": True}
+        for f in files
+    ]
+
+
 def mlflow_server_health_url_of(container: dict[str, Any], container_port: int | str) -> str:
     """The /health URL of a container as it was created (`docker inspect`): its published
     port, or with host networking its own --host/--port; HTTPS when it was given a
@@ -112,9 +125,10 @@ def mlflow_server_resolve_backend(
     """The seed's artifact backend rules: the backend in use ('' is local storage), the
     artifact URL it serves, the settings it lacks and why it fell back (empty: it did not).
 
-    >>> mlflow_server_resolve_backend("ecs", "s3://b/a", {"mlflow_server_aws_access_key_id": "k"})["url"]
+    >>> mlflow_server_resolve_backend("ecs", "s3://b/a", {})["url"]
     './mlruns'
-    >>> mlflow_server_resolve_backend("GCS", "gs://b/a", {"mlflow_server_google_application_credentials": "/k.json"})
+    >>> key = {"mlflow_server_google_application_credentials": "/k.json"}
+    >>> mlflow_server_resolve_backend("GCS", "gs://b/a", key)
     {'backend': 'GCS', 'url': 'gs://b/a', 'missing': [], 'reasons': []}
     """
     requested = str(backend or "").strip().upper()
@@ -141,7 +155,7 @@ def mlflow_server_sqlite_in_container(uri: str, container_dir: str) -> str:
     """
     uri = str(uri)
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return f"sqlite:///{container_dir.rstrip('/')}/{uri[len('sqlite:///'):]}"
+        return f"sqlite:///{container_dir.rstrip('/')}/{uri[len('sqlite:///') :]}"
     return uri
 
 
@@ -158,7 +172,7 @@ def mlflow_server_host_path(path: str, container_dir: str, host_dir: str) -> str
     if path.startswith("sqlite:"):
         path = mlflow_server_sqlite_in_container(path, container_dir).removeprefix("sqlite:///")
     root = container_dir.rstrip("/") + "/"
-    return f"{host_dir.rstrip('/')}/{path[len(root):]}" if path.startswith(root) else ""
+    return f"{host_dir.rstrip('/')}/{path[len(root) :]}" if path.startswith(root) else ""
 
 
 def mlflow_server_ini_values(text: str, keys: list[str]) -> dict[str, str]:
@@ -422,6 +436,7 @@ class FilterModule:
             "mlflow_server_mask": mlflow_server_mask,
             "mlflow_server_published_ports": mlflow_server_published_ports,
             "mlflow_server_mounts": mlflow_server_mounts,
+            "mlflow_server_bind_mounts": mlflow_server_bind_mounts,
             "mlflow_server_health_url_of": mlflow_server_health_url_of,
             "mlflow_server_status": mlflow_server_status,
             "mlflow_server_image_id": mlflow_server_image_id,
