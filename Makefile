@@ -63,13 +63,17 @@ lock-all: venv
 lock-tools: venv
 	uv pip compile requirements.in --python-version 3.11 --quiet --no-header -o requirements.txt
 	sed -i '1i # Compiled from requirements.in by `make lock-tools` (uv pip compile); do not edit by hand.' requirements.txt
+	uv pip compile requirements-bench.in -c requirements.txt --python-version 3.11 --quiet --no-header -o requirements-bench.txt
+	sed -i '1i # Compiled from requirements-bench.in by `make lock-tools` (uv pip compile -c requirements.txt); do not edit by hand.' requirements-bench.txt
 
-bench: venv
-	python bench/build_size.py $(BENCH_ARGS)
-	python bench/noop.py
-	python bench/throughput.py
-	python bench/first_start.py
-	python bench/upgrade_downtime.py
+# Every bench in one run -> docs/benchmarks.md and docs/benchmarks.png (~40 min here).
+# One bench: make bench BENCH_ARGS="--only throughput"
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
+	$(VENV)/bin/pip install --quiet --no-compile -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	python bench/report.py $(BENCH_ARGS)
 
 # Build once and ship vs build on every host, on the fleet scenario's hosts (~15 min).
 bench-fleet: prepare-host

@@ -6,20 +6,26 @@ the same run on the same base image, no layer cache.
 
     python bench/build_size.py [--version 3.17.2] [--build-dir /var/lib/mlflow-server/build]
 
-The build dir is one the role rendered (`make deploy` renders the default one). Prints
+The build dir is one the role rendered (`make deploy` renders the default one); when it
+is missing, the bench deploys a server of its own (`bench-size`, 127.0.0.1:5093) to
+render one, and removes it with its images at the end. Prints
 sizes and times with their ratios; also says whether each image's server imports.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import docker
+from summary import record as record_figure
+from throughput import INVENTORY, ansible
 
 SEED_DOCKERFILE = """\
 FROM {base}
@@ -58,6 +64,23 @@ def main() -> None:
     parser.add_argument("--version", default=None, help="MLflow release (default: the lock's)")
     parser.add_argument("--build-dir", type=Path, default=Path("/var/lib/mlflow-server/build"))
     args = parser.parse_args()
+    if (args.build_dir / "Dockerfile").exists():
+        return measure(args)
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        inventory = Path(tmp) / "hosts.yml"
+        ca = "/etc/ssl/certs/ca-certificates.crt" if os.environ.get("REQUESTS_CA_BUNDLE") else ""
+        inventory.write_text(INVENTORY.format(name="bench-size", python=sys.executable, ca=ca,
+                                              port=5093))  # fmt: skip
+        try:
+            ansible(inventory, "site.yml")
+            args.build_dir = Path("/var/lib/mlflow-bench-size/build")
+            return measure(args)
+        finally:
+            ansible(inventory, "teardown.yml", "-e", "mlflow_server_remove_images=true",
+                    "-e", "mlflow_server_remove_data=true")  # fmt: skip
+
+
+def measure(args: argparse.Namespace) -> None:
     dockerfile = (args.build_dir / "Dockerfile").read_text()
     base = re.search(r"^FROM (\S+) AS builder", dockerfile, re.M)
     lock_version = re.search(
@@ -90,6 +113,10 @@ def main() -> None:
         f"ratio locked/seed: size {locked_size / seed_size:.2f}, "
         f"cold build time {locked_time / seed_time:.2f}"
     )
+    record_figure(f"image size, {role}", locked_size / mb, seed_size / mb,
+                  "seed-shaped image (one stage, unpinned)", "MiB", "lower")  # fmt: skip
+    record_figure("cold image build", locked_time, seed_time,
+                  "seed-shaped image (one stage, unpinned)", "s", "lower")  # fmt: skip
     for tag in (f"bench-seed:{version}", f"bench-locked:{version}"):
         client.images.remove(tag, force=True)
     client.images.prune(filters={"dangling": True})

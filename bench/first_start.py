@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import docker
+from summary import record as record_figure
 from throughput import INVENTORY, ansible, bare_server, wait_healthy
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
@@ -117,6 +118,12 @@ def main() -> int:
             for c in (0, 1)
         ]
         print(f"| {name} | {cells[0]} | {cells[1]} | {ratios[0]:.2f}x / {ratios[1]:.2f}x |")
+        if not name.startswith("bare"):
+            baseline = f"bare mlflow server, whole lock,{workers}"
+            for column, what in ((0, "first start"), (1, "restart")):
+                ours = statistics.median(r[column] for r in runs)
+                record_figure(f"time to /health, {what}: {name}", ours,
+                              ours / ratios[column], baseline, "s", "lower")  # fmt: skip
     return 0
 
 

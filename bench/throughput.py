@@ -2,6 +2,7 @@
 """Requests per second and latency of our server against a bare `mlflow server`, in one run.
 
     python bench/throughput.py [--seconds 30] [--clients 8] [--rounds 2] [--keep]
+                               [--database sqlite|postgresql]
 
 Deploys a server of its own with the site playbook (container `bench-tp`, published on
 127.0.0.1:5096, sqlite, the role's default release and workers), starts a bare `mlflow
@@ -16,6 +17,11 @@ warm-up of each target that is not counted; rounds alternate the targets so that
 machine's drift hits them alike. Prints, per target, the median over the rounds of
 requests per second, p50/p99 latency of each call and failed requests, and the ratio of
 requests per second to the bare server's.
+With `--database postgresql` both servers use a database of their own on one real
+PostgreSQL (Debian's, started by tests/emulators.py on 127.0.0.1:5439 under /var/tmp,
+with a password generated for the run, removed at the end); as it listens on loopback,
+the role's server runs with host networking (`mlflow_server_network_mode: host`), so
+the targets are that server and the bare one.
 Nothing is asserted.
 """
 
@@ -25,6 +31,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -36,6 +43,7 @@ from pathlib import Path
 
 import docker
 import requests
+from summary import record as record_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -85,7 +93,7 @@ def wait_healthy(url: str, timeout: float = 180, interval: float = 0.5) -> float
 
 
 def bare_server(
-    version: str, workers: int, data: Path, port: int = 5097
+    version: str, workers: int, data: Path, port: int = 5097, store: str = ""
 ) -> subprocess.Popen[bytes]:
     """`mlflow server` from the role's lock in a venv under /var/tmp (made once)."""
     venv = Path(f"/var/tmp/mlflow-bench-venv-{version}")
@@ -99,11 +107,39 @@ def bare_server(
     data.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [str(venv / "bin/mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--backend-store-uri", f"sqlite:///{data}/mlflow.db",
+         "--workers", str(workers), "--backend-store-uri", store or f"sqlite:///{data}/mlflow.db",
          "--artifacts-destination", str(data / "artifacts")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data,
         env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
     )  # fmt: skip
+
+
+PG_DIR = "/var/tmp/mlflow-bench-postgres"
+PG_PORT = 5439
+
+
+def emulator(*argv: str, stdin: str | None = None) -> None:
+    subprocess.run([sys.executable, str(ROOT / "tests/emulators.py"), *argv],
+                   input=stdin, text=True, check=True)  # fmt: skip
+
+
+def postgres_databases(inventory: Path) -> dict[str, str]:
+    """One PostgreSQL, a database for each server (empty), a password made now: the
+    role's server gets its URI through the inventory (host networking: the database
+    listens on loopback); returns the URIs."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
+    password = secrets.token_urlsafe(24)
+    uris = {}
+    for name in ("role", "bare", "bare4"):
+        emulator("postgres", "start", "--dir", PG_DIR, "--port", str(PG_PORT), "--user", "bench",
+                 "--database", f"bench_{name}", stdin=password + "\n")  # fmt: skip
+        uris[name] = f"postgresql://bench:{password}@127.0.0.1:{PG_PORT}/bench_{name}"
+    with inventory.open("a") as out:
+        out.write(f"          mlflow_server_database_uri: \"{uris['role']}\"\n"
+                  "          mlflow_server_network_mode: host\n")  # fmt: skip
+    return uris
 
 
 def client(url: str, seconds: float, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -169,14 +205,19 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="leave the bench server running")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     ca = CA if os.environ.get("REQUESTS_CA_BUNDLE") else ""
     engine = docker.from_env()
+    database = args.database
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         inventory = Path(tmp) / "hosts.yml"
         inventory.write_text(INVENTORY.format(name=NAME, python=sys.executable, ca=ca, port=5096))
         bares: list[subprocess.Popen[bytes]] = []
+        stores = {"role": "", "bare": ""}
         try:
+            if database == "postgresql":
+                stores = postgres_databases(inventory)
             ansible(inventory, "site.yml")
             container = engine.containers.get(NAME)
             labels = container.attrs["Config"]["Labels"]
@@ -184,19 +225,24 @@ def main() -> int:
             command = container.attrs["Config"]["Cmd"]
             workers = int(command[command.index("--workers") + 1]) if "--workers" in command else 4
             address = container.attrs["NetworkSettings"]["IPAddress"]
-            targets = {
-                "published port 127.0.0.1:5096": "http://127.0.0.1:5096",
-                f"container address {address}:5005": f"http://{address}:5005",
-                "bare `mlflow server` 127.0.0.1:5097": "http://127.0.0.1:5097",
-            }
-            bares.append(bare_server(version, workers, Path(tmp) / "bare"))
+            targets = (
+                {"host network 127.0.0.1:5096": "http://127.0.0.1:5096"}
+                if database == "postgresql"
+                else {
+                    "published port 127.0.0.1:5096": "http://127.0.0.1:5096",
+                    f"container address {address}:5005": f"http://{address}:5005",
+                }
+            )
+            targets["bare `mlflow server` 127.0.0.1:5097"] = "http://127.0.0.1:5097"
+            bares.append(bare_server(version, workers, Path(tmp) / "bare", store=stores["bare"]))
             baseline = list(targets)[-1]
             # The role sizes the workers to the host's CPUs: MLflow's own default beside it.
             if workers != 4:
                 targets["bare `mlflow server`, 4 workers (MLflow's default) 127.0.0.1:5098"] = (
                     "http://127.0.0.1:5098"
                 )
-                bares.append(bare_server(version, 4, Path(tmp) / "bare4", port=5098))
+                bares.append(bare_server(version, 4, Path(tmp) / "bare4", port=5098,
+                                         store=stores["bare4"]))  # fmt: skip
             for url in targets.values():
                 wait_healthy(url)
             for url in targets.values():  # warm-up, not counted: first imports, DB pages
@@ -214,11 +260,13 @@ def main() -> int:
             if not args.keep:
                 ansible(inventory, "teardown.yml", "-e", "mlflow_server_remove_images=true",
                         "-e", "mlflow_server_remove_data=true")  # fmt: skip
+                if database == "postgresql":
+                    emulator("postgres", "stop", "--dir", PG_DIR)
     keys = ["req/s", "log-batch p50 ms", "log-batch p99 ms", "search p50 ms", "search p99 ms"]
     median = {name: {k: statistics.median(r[k] for r in runs) for k in [*keys, "failed"]}
               for name, runs in rounds.items()}  # fmt: skip
     bare_rps = median[baseline]["req/s"]
-    print(f"MLflow {version}, {workers} workers (the role's), sqlite; {args.clients} clients x "
+    print(f"MLflow {version}, {workers} workers (the role's), {database}; {args.clients} clients x "
           f"{args.seconds:.0f} s, {args.rounds} rounds (medians)\n")  # fmt: skip
     print("| target | " + " | ".join(keys) + " | failed | req/s vs bare |")
     print("| --- " * (len(keys) + 3) + "|")
@@ -226,6 +274,9 @@ def main() -> int:
         cells = " | ".join(f"{values[k]:.1f}" for k in keys)
         print(f"| {name} | {cells} | {values['failed']:.0f} | "
               f"{values['req/s'] / bare_rps:.2f}x |")  # fmt: skip
+        if name != baseline:
+            record_figure(f"throughput, {name} ({database})", values["req/s"], bare_rps,
+                          baseline, "req/s", "higher")  # fmt: skip
     print(json.dumps(rounds), file=sys.stderr)
     return 0
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import docker
 from first_start import time_bare
 from mlflow.tracking import MlflowClient
+from summary import record as record_figure
 from throughput import INVENTORY, ansible
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
@@ -133,6 +134,8 @@ def main() -> int:
         median = statistics.median(run[0] for run in runs)
         print(f"| {name} | {cells[0]} | {cells[1]} | {bare[workers]:.1f} s ({workers} workers) "
               f"| {median / bare[workers]:.2f}x |")  # fmt: skip
+        record_figure(f"upgrade downtime 2.13.0 -> {version}, {name}", median, bare[workers],
+                      f"bare server start, {workers} workers", "s", "lower")  # fmt: skip
     return 0
 
 
