@@ -26,7 +26,7 @@ from pathlib import Path
 
 import docker
 from summary import record as record_figure
-from throughput import INVENTORY, ansible, bare_server, wait_healthy
+from throughput import INVENTORY, ansible, bare_server, stop_group, wait_healthy
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
 NAME = "bench-fs"
@@ -59,8 +59,7 @@ def time_bare(version: str, workers: int, data: Path) -> tuple[float, float]:
             wait_healthy("http://127.0.0.1:5097", 240, 0.1)
             times.append(time.monotonic() - start)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_group(process)
     return times[0], times[1]
 
 

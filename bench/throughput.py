@@ -45,6 +45,9 @@ import docker
 import requests
 from summary import record as record_figure
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from processes import stop_group  # tests/processes.py, shared with the releases test
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CA = "/etc/ssl/certs/ca-certificates.crt"
@@ -109,7 +112,7 @@ def bare_server(
         [str(venv / "bin/mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--backend-store-uri", store or f"sqlite:///{data}/mlflow.db",
          "--artifacts-destination", str(data / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data, start_new_session=True,
         env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
     )  # fmt: skip
 
@@ -255,8 +258,7 @@ def main() -> int:
                     print(f"round {index + 1}: {name}: {rounds[name][-1]}", file=sys.stderr)
         finally:
             for bare in bares:
-                bare.terminate()
-                bare.wait(timeout=30)
+                stop_group(bare)
             if not args.keep:
                 ansible(inventory, "teardown.yml", "-e", "mlflow_server_remove_images=true",
                         "-e", "mlflow_server_remove_data=true")  # fmt: skip

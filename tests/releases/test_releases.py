@@ -28,6 +28,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 from packaging.version import Version
+from processes import stop_group
 from role_filters import filters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +129,7 @@ def server(
             [venv / "bin/mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
              "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path}/mlflow.db",
              "--artifacts-destination", str(tmp_path / "artifacts")],
-            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "PATH": f"{venv}/bin:{os.environ['PATH']}",  # gunicorn
                  "MLFLOW_DISABLE_TELEMETRY": "true"},
         )  # fmt: skip
@@ -140,11 +141,7 @@ def server(
             time.sleep(0.5)
         yield version, url, log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_group(process)
     missing = re.findall(r"No module named '([\w.]+)'", log.read_text())
     assert not missing, f"{version}'s server missed modules: {sorted(set(missing))}"
 
