@@ -25,7 +25,7 @@ from pathlib import Path
 
 import docker
 from summary import record as record_figure
-from throughput import INVENTORY, ansible
+from throughput import INVENTORY, ansible, remove_images
 
 SEED_DOCKERFILE = """\
 FROM {base}
@@ -76,7 +76,7 @@ def main() -> None:
             args.build_dir = Path("/var/lib/mlflow-bench-size/build")
             return measure(args)
         finally:
-            ansible(inventory, "teardown.yml", "-e", "mlflow_server_remove_images=true",
+            ansible(inventory, "teardown.yml", "-e", remove_images(),
                     "-e", "mlflow_server_remove_data=true")  # fmt: skip
 
 

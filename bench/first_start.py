@@ -26,7 +26,7 @@ from pathlib import Path
 
 import docker
 from summary import record as record_figure
-from throughput import INVENTORY, ansible, bare_server, stop_group, wait_healthy
+from throughput import INVENTORY, ansible, bare_server, remove_images, stop_group, wait_healthy
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
 NAME = "bench-fs"
@@ -99,7 +99,7 @@ def main() -> int:
                     print(f"round {index + 1}: {name}: {results[name][-1]}", file=sys.stderr)
         finally:
             if not args.keep:
-                ansible(inventory, "teardown.yml", "-e", "mlflow_server_remove_images=true",
+                ansible(inventory, "teardown.yml", "-e", remove_images(),
                         "-e", "mlflow_server_remove_data=true")  # fmt: skip
     print(f"MLflow {version}, sqlite, time from start to /health OK ({args.rounds} rounds)\n")
     print("| server | first start s (min / median / max) | restart s | vs bare (median) |")

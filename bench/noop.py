@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from summary import record as record_figure
+from throughput import remove_images
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -126,7 +127,7 @@ def main() -> int:
                     runs[f"floor_{facts}"].append((wall, cpu))
         finally:
             if not args.keep:
-                remove = ["-e", "mlflow_server_remove_images=true"]
+                remove = ["-e", remove_images()]
                 play(inventory, ROOT / "playbooks/teardown.yml", *remove,
                      "-e", "mlflow_server_remove_data=true")  # fmt: skip
     median = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))

@@ -32,8 +32,8 @@ HERE = Path(__file__).resolve().parent
 BENCHES: dict[str, list[str]] = {
     "build_size": ["build_size.py"],
     "noop": ["noop.py", "--runs", "3"],
-    "throughput": ["throughput.py"],
-    "throughput_postgresql": ["throughput.py", "--database", "postgresql"],
+    "throughput": ["throughput.py", "--seconds", "20"],
+    "throughput_postgresql": ["throughput.py", "--database", "postgresql", "--seconds", "20"],
     "first_start": ["first_start.py", "--rounds", "2"],
     "upgrade_downtime": ["upgrade_downtime.py", "--rounds", "2"],
 }
@@ -79,7 +79,7 @@ def run_bench(name: str, argv: list[str], summaries: Path) -> dict[str, object]:
     print(f"== {name}: python bench/{' '.join(argv)}", file=sys.stderr, flush=True)
     result = subprocess.run(
         [sys.executable, str(HERE / argv[0]), *argv[1:]], cwd=ROOT, stdout=subprocess.PIPE,
-        text=True, env={**os.environ, "BENCH_SUMMARY": str(summary)},
+        text=True, env={**os.environ, "BENCH_SUMMARY": str(summary), "BENCH_KEEP_IMAGES": "1"},
     )  # fmt: skip
     figures = (
         [json.loads(line) for line in summary.read_text().splitlines()] if summary.exists() else []
@@ -88,6 +88,16 @@ def run_bench(name: str, argv: list[str], summaries: Path) -> dict[str, object]:
         "name": name, "command": "python bench/" + " ".join(argv), "markdown": result.stdout,
         "figures": figures, "seconds": time.monotonic() - start, "ok": result.returncode == 0,
     }  # fmt: skip
+
+
+def remove_bench_images() -> None:
+    """The images the benches kept for each other (their servers are gone)."""
+    engine = docker.from_env()
+    for image in engine.images.list():
+        for tag in image.tags:
+            if tag.startswith("bench-"):
+                engine.images.remove(tag, noprune=False)
+    engine.images.prune(filters={"dangling": True})
 
 
 def plot(results: list[dict[str, object]], about: dict[str, str], path: Path) -> None:
@@ -169,8 +179,11 @@ def main() -> int:
     about = machine()
     results = []
     with tempfile.TemporaryDirectory() as summaries:
-        for name in args.only or list(BENCHES):
-            results.append(run_bench(name, BENCHES[name], Path(summaries)))
+        try:
+            for name in args.only or list(BENCHES):
+                results.append(run_bench(name, BENCHES[name], Path(summaries)))
+        finally:
+            remove_bench_images()
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         plot(results, about, args.out / "benchmarks.png")

@@ -81,6 +81,15 @@ def ansible(inventory: Path, playbook: str, *extra: str) -> None:
         raise SystemExit(f"{playbook} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
 
 
+def remove_images() -> str:
+    """The teardown's `mlflow_server_remove_images`: false while bench/report.py runs the
+    benches one after another (each finds the image layers the one before built; the
+    report removes the bench images at the end)."""
+    return "mlflow_server_remove_images=" + (
+        "false" if os.environ.get("BENCH_KEEP_IMAGES") else "true"
+    )
+
+
 def wait_healthy(url: str, timeout: float = 180, interval: float = 0.5) -> float:
     """Seconds until GET {url}/health answers OK, polled every `interval` s."""
     start = time.monotonic()
@@ -260,7 +269,7 @@ def main() -> int:
             for bare in bares:
                 stop_group(bare)
             if not args.keep:
-                ansible(inventory, "teardown.yml", "-e", "mlflow_server_remove_images=true",
+                ansible(inventory, "teardown.yml", "-e", remove_images(),
                         "-e", "mlflow_server_remove_data=true")  # fmt: skip
                 if database == "postgresql":
                     emulator("postgres", "stop", "--dir", PG_DIR)

@@ -33,7 +33,7 @@ import docker
 from first_start import time_bare
 from mlflow.tracking import MlflowClient
 from summary import record as record_figure
-from throughput import INVENTORY, ansible
+from throughput import INVENTORY, ansible, remove_images
 
 CA = "/etc/ssl/certs/ca-certificates.crt"
 NAME = "bench-up"
@@ -116,7 +116,7 @@ def main() -> int:
                     print(f"round {index + 1}: {name}: {results[name][-1]}", file=sys.stderr)
                     ansible(inventory, "teardown.yml", *remove_data)
         finally:
-            ansible(inventory, "teardown.yml", "-e", "mlflow_server_remove_images=true",
+            ansible(inventory, "teardown.yml", "-e", remove_images(),
                     *remove_data)  # fmt: skip
         bare = {w: time_bare(version, w, Path(tempfile.mkdtemp(dir=tmp)))[1]
                 for w in sorted(set(served.values()))}  # fmt: skip
