@@ -5,9 +5,9 @@ VENV ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Scenarios run in two lanes side by side (scripts/molecule-lanes.sh); one lane per
 # quoted list. One scenario: make molecule LANES=default
-# Balanced by the last CI-like run's times (upgrade 424 + mariadb 309 + fleet 1202 +
-# releases 623 s; default 528 + auth 643 + gcs 373 + s3 546 + postgres 184 s): about
-# 2430 and 2400 s now. fleet and postgres build 3.17.2 after default has, mariadb its
+# Balanced by the last CI-like run's times (upgrade 411 + fleet 1083 + postgres 197 +
+# releases 587 s; default 493 + mariadb 274 + auth 765 + gcs 254 + s3 352 s): about
+# 2280 and 2140 s. fleet and postgres build 3.17.2 after default has, mariadb its
 # 2.13.0 (whole lock) after upgrade has: they find them in the cache. Three lanes were
 # slower: the suite is CPU-bound on 2 cores (upgrade 786 s, default 937 s in three lanes).
 LANES ?= "upgrade fleet postgres releases" "default mariadb auth gcs s3"
