@@ -226,7 +226,7 @@ def main() -> int:
         inventory = Path(tmp) / "hosts.yml"
         inventory.write_text(INVENTORY.format(name=NAME, python=sys.executable, ca=ca, port=5096))
         bares: list[subprocess.Popen[bytes]] = []
-        stores = {"role": "", "bare": ""}
+        stores = {"role": "", "bare": "", "bare4": ""}
         try:
             if database == "postgresql":
                 stores = postgres_databases(inventory)
