@@ -67,7 +67,7 @@ lock-tools: venv
 	uv pip compile requirements-bench.in -c requirements.txt --python-version 3.11 --quiet --no-header -o requirements-bench.txt
 	sed -i '1i # Compiled from requirements-bench.in by `make lock-tools` (uv pip compile -c requirements.txt); do not edit by hand.' requirements-bench.txt
 
-# Every bench in one run -> docs/benchmarks.md and docs/benchmarks.png (~40 min here).
+# Every bench in one run -> docs/benchmarks.md and docs/benchmarks.png.
 # One bench: make bench BENCH_ARGS="--only throughput"
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	$(VENV)/bin/pip install --quiet --no-compile -r requirements-bench.txt

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import docker
 from summary import record as record_figure
-from throughput import INVENTORY, ansible, remove_images
+from throughput import CA, INVENTORY, ansible, remove_images
 
 SEED_DOCKERFILE = """\
 FROM {base}
@@ -68,7 +68,7 @@ def main() -> None:
         return measure(args)
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         inventory = Path(tmp) / "hosts.yml"
-        ca = "/etc/ssl/certs/ca-certificates.crt" if os.environ.get("REQUESTS_CA_BUNDLE") else ""
+        ca = CA if os.environ.get("REQUESTS_CA_BUNDLE") else ""
         inventory.write_text(INVENTORY.format(name="bench-size", python=sys.executable, ca=ca,
                                               port=5093))  # fmt: skip
         try:
