@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""Image size and cold build time: the role's locked two-stage build (the profile the
-build dir was rendered with: `server` by default) against the seed's recipe (one
-stage, `pip install mlflow==VER boto3 google-cloud-storage`, nothing pinned), built in
-the same run on the same base image, no layer cache.
+"""Cold deploy and image size: the role's deploy of a server that has no image yet (its
+locked two-stage build, the `server` profile by default, run with
+`mlflow_server_build_nocache` so no layer comes from the engine's cache; then the
+container, the schema job and the health gate) against the seed's recipe (one stage,
+`pip install mlflow==VER boto3 google-cloud-storage`, nothing pinned, built without cache)
+plus its `docker run` until `/health` answers, both on the same base image in the same run.
 
-    python bench/build_size.py [--version 3.17.2] [--build-dir /var/lib/mlflow-server/build]
+    python bench/build_size.py [--version 3.17.2]
 
-The build dir is one the role rendered (`make deploy` renders the default one); when it
-is missing, the bench deploys a server of its own (`bench-size`, 127.0.0.1:5093) to
-render one, and removes it with its images at the end. Prints
-sizes and times with their ratios; also says whether each image's server imports.
+The role's server is `bench-size` (127.0.0.1:5093, image `bench-size`), the seed's
+container publishes 127.0.0.1:5094; both are removed with their images at the end. Prints
+times and sizes with their ratios; also says whether each image's server imports.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from pathlib import Path
 
 import docker
 from summary import record as record_figure
-from throughput import CA, INVENTORY, ansible, remove_images
+from throughput import CA, INVENTORY, ansible, remove_images, wait_healthy
+
+NAME = "bench-size"
+SEED_PORT = 5094
 
 SEED_DOCKERFILE = """\
 FROM {base}
@@ -61,64 +65,76 @@ def imports(client: docker.DockerClient, tag: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--version", default=None, help="MLflow release (default: the lock's)")
-    parser.add_argument("--build-dir", type=Path, default=Path("/var/lib/mlflow-server/build"))
+    parser.add_argument("--version", default=None, help="MLflow release (default: the role's)")
     args = parser.parse_args()
-    if (args.build_dir / "Dockerfile").exists():
-        return measure(args)
+    client = docker.from_env()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         inventory = Path(tmp) / "hosts.yml"
         ca = CA if os.environ.get("REQUESTS_CA_BUNDLE") else ""
-        inventory.write_text(INVENTORY.format(name="bench-size", python=sys.executable, ca=ca,
-                                              port=5093))  # fmt: skip
+        inventory.write_text(INVENTORY.format(name=NAME, python=sys.executable, ca=ca, port=5093))
+        release = ["-e", f"mlflow_server_version={args.version}"] if args.version else []
+        for image in client.images.list(name=NAME):  # a leftover would make the deploy warm
+            client.images.remove(image.id, force=True)
         try:
-            ansible(inventory, "site.yml")
-            args.build_dir = Path("/var/lib/mlflow-bench-size/build")
-            return measure(args)
+            start = time.monotonic()
+            ansible(inventory, "site.yml", "-e", "mlflow_server_build_nocache=true", *release)
+            role_deploy = time.monotonic() - start
+            measure(client, role_deploy)
         finally:
             ansible(inventory, "teardown.yml", "-e", remove_images(),
                     "-e", "mlflow_server_remove_data=true")  # fmt: skip
 
 
-def measure(args: argparse.Namespace) -> None:
-    dockerfile = (args.build_dir / "Dockerfile").read_text()
+def seed_start(client: docker.DockerClient, tag: str) -> float:
+    """Seconds from the seed's `docker run` to its first OK on /health."""
+    start = time.monotonic()
+    container = client.containers.run(
+        tag, command=["mlflow", "server", "--host", "0.0.0.0", "--port", "5005"],
+        ports={"5005/tcp": ("127.0.0.1", SEED_PORT)}, detach=True,
+    )  # fmt: skip
+    try:
+        wait_healthy(f"http://127.0.0.1:{SEED_PORT}", 300, 0.1)
+        return time.monotonic() - start
+    finally:
+        container.remove(force=True, v=True)
+
+
+def measure(client: docker.DockerClient, role_deploy: float) -> None:
+    build_dir = Path(f"/var/lib/mlflow-{NAME}/build")
+    dockerfile = (build_dir / "Dockerfile").read_text()
     base = re.search(r"^FROM (\S+) AS builder", dockerfile, re.M)
-    lock_version = re.search(
-        r"^mlflow(?:\[[a-z,]+\])?==(\S+)", (args.build_dir / "requirements.lock").read_text(), re.M
-    )
-    if not base or not lock_version:
-        raise SystemExit(f"{args.build_dir} is not a build context the role rendered")
-    version = args.version or lock_version.group(1)
-    client = docker.from_env()
+    if not base:
+        raise SystemExit(f"{build_dir} is not a build context the role rendered")
+    role_image = client.containers.get(NAME).image
+    version = role_image.labels.get("org.opencontainers.image.version") or re.search(
+        r"^mlflow(?:\[[a-z,]+\])?==(\S+)", (build_dir / "requirements.lock").read_text(), re.M
+    ).group(1)
     with tempfile.TemporaryDirectory() as seed_dir:
         seed = Path(seed_dir)
         (seed / "Dockerfile").write_text(SEED_DOCKERFILE.format(base=base.group(1)))
-        shutil.copy(args.build_dir / "pip-ca-bundle.pem", seed / "pip-ca-bundle.pem")
-        seed_size, seed_time = build(client, seed, f"bench-seed:{version}", version)
-    locked_size, locked_time = build(client, args.build_dir, f"bench-locked:{version}", version)
+        shutil.copy(build_dir / "pip-ca-bundle.pem", seed / "pip-ca-bundle.pem")
+        seed_size, seed_build = build(client, seed, f"bench-seed:{version}", version)
+    seed_deploy = seed_build + seed_start(client, f"bench-seed:{version}")
+    role_size = int(role_image.attrs["Size"])
     profile = re.search(r'io\.github\.mlflow-server\.profile="(\w+)"', dockerfile)
     role = f"role ({profile.group(1) if profile else 'full'} profile, locked)"
+    seed_name = "seed-shaped image (one stage, unpinned)"
     mb = 1024 * 1024
     print(f"MLflow {version} on {base.group(1)}")
-    print(f"{'build':<34}{'size MiB':>9}{'cold build s':>14}  server")
-    print(
-        f"{'seed (1 stage, unpinned)':<34}{seed_size / mb:>9.0f}{seed_time:>14.1f}  "
-        f"{imports(client, f'bench-seed:{version}')}"
-    )
-    print(
-        f"{role:<34}{locked_size / mb:>9.0f}{locked_time:>14.1f}  "
-        f"{imports(client, f'bench-locked:{version}')}"
-    )
-    print(
-        f"ratio locked/seed: size {locked_size / seed_size:.2f}, "
-        f"cold build time {locked_time / seed_time:.2f}"
-    )
-    record_figure(f"image size, {role}", locked_size / mb, seed_size / mb,
-                  "seed-shaped image (one stage, unpinned)", "MiB", "lower")  # fmt: skip
-    record_figure("cold image build", locked_time, seed_time,
-                  "seed-shaped image (one stage, unpinned)", "s", "lower")  # fmt: skip
-    for tag in (f"bench-seed:{version}", f"bench-locked:{version}"):
-        client.images.remove(tag, force=True)
+    print(f"{'deploy':<34}{'size MiB':>9}{'cold deploy s':>15}  server")
+    print(f"{'seed: docker build + docker run':<34}{seed_size / mb:>9.0f}{seed_deploy:>15.1f}  "
+          f"{imports(client, f'bench-seed:{version}')}")  # fmt: skip
+    print(f"{role + ': site.yml':<34}{role_size / mb:>9.0f}{role_deploy:>15.1f}  "
+          f"{imports(client, role_image.id)}")  # fmt: skip
+    print(f"seed's build alone: {seed_build:.1f} s")
+    print(f"ratio role/seed: size {role_size / seed_size:.2f}, "
+          f"cold deploy time {role_deploy / seed_deploy:.2f}")  # fmt: skip
+    record_figure(f"image size, {role}", role_size / mb, seed_size / mb, seed_name, "MiB",
+                  "lower")  # fmt: skip
+    record_figure("cold deploy to /health (site.yml, no image, no layer cache)", role_deploy,
+                  seed_deploy, "seed: docker build (no cache) + docker run to /health", "s",
+                  "lower")  # fmt: skip
+    client.images.remove(f"bench-seed:{version}", force=True)
     client.images.prune(filters={"dangling": True})
 
 
