@@ -8,8 +8,9 @@ plus its `docker run` until `/health` answers, both on the same base image in th
 
     python bench/build_size.py [--version 3.17.2]
 
-The role's server is `bench-size` (127.0.0.1:5093, image `bench-size`), the seed's
-container publishes 127.0.0.1:5094; both are removed with their images at the end. Prints
+The role's server is `bench-size` (127.0.0.1:5093, image `bench-mlflow`, the one all
+benches share), the seed's
+container publishes 127.0.0.1:5092; both are removed with their images at the end. Prints
 times and sizes with their ratios; also says whether each image's server imports.
 """
 
@@ -29,7 +30,8 @@ from summary import record as record_figure
 from throughput import CA, INVENTORY, ansible, remove_images, wait_healthy
 
 NAME = "bench-size"
-SEED_PORT = 5094
+IMAGE = "bench-mlflow"  # every bench's servers run it: the next benches find it built
+SEED_PORT = 5092
 
 SEED_DOCKERFILE = """\
 FROM {base}
@@ -73,7 +75,7 @@ def main() -> None:
         ca = CA if os.environ.get("REQUESTS_CA_BUNDLE") else ""
         inventory.write_text(INVENTORY.format(name=NAME, python=sys.executable, ca=ca, port=5093))
         release = ["-e", f"mlflow_server_version={args.version}"] if args.version else []
-        for image in client.images.list(name=NAME):  # a leftover would make the deploy warm
+        for image in client.images.list(name=IMAGE):  # a leftover would make the deploy warm
             client.images.remove(image.id, force=True)
         try:
             start = time.monotonic()

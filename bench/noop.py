@@ -42,7 +42,7 @@ all:
           ansible_connection: local
           ansible_python_interpreter: {python}
           mlflow_server_container_name: bench-noop
-          mlflow_server_image_name: bench-noop
+          mlflow_server_image_name: bench-mlflow
           mlflow_server_port: 5095
           mlflow_server_bind_address: 127.0.0.1
           mlflow_server_data_dir: /var/lib/mlflow-bench-noop
