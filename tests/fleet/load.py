@@ -1,19 +1,28 @@
 """Clients that log to MLflow through the load balancer while the fleet changes.
 
-Each client thread owns one run and loops: log a batch of metrics (acknowledged writes
-are recorded), and every third round search runs. No client retries: every request
-that does not answer 200 counts as failed. `read_back` then checks that every
+`LoadClients`: each thread owns one run and loops: log a batch of metrics (acknowledged
+writes are recorded), and every third round search runs. No client retries: every
+request that does not answer 200 counts as failed. `read_back` then checks that every
 acknowledged metric point is stored.
+
+`SoakClients`: the real MLflow client, retrying as it does (`RetryCounter` sees every
+failed attempt), logging metrics, params and small artifacts; `read_back` checks all
+three.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import mlflow
 import requests
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
 
 API = "/api/2.0/mlflow"
 
@@ -167,3 +176,134 @@ class OutageProbe:
         """(seconds not answering in all, longest stretch)."""
         lengths = [length for _, length in self.stretches()]
         return sum(lengths), max(lengths, default=0.0)
+
+
+class RetryCounter(logging.Handler):
+    """Counts the attempts the MLflow client's HTTP session failed and retried: urllib3
+    logs each retry (a broken connection as a warning, a retried status such as 502, 503
+    or a server's 500 at debug), so every failed attempt is seen, each with its time."""
+
+    MESSAGES = ("Retrying (", "Retry: ")
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.times: list[float] = []
+        self._logger = logging.getLogger("urllib3.connectionpool")
+        self._saved = (self._logger.level, self._logger.propagate)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith(self.MESSAGES):
+            self.times.append(time.monotonic())
+
+    def __enter__(self) -> RetryCounter:
+        self._logger.addHandler(self)
+        self._logger.setLevel(logging.DEBUG)
+        self._logger.propagate = False  # not every request into the test's captured log
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._saved[0])
+        self._logger.propagate = self._saved[1]
+
+
+@dataclass
+class SoakStats:
+    run_id: str = ""
+    calls: list[float] = field(default_factory=list)  # when each call started
+    errors: list[tuple[float, str]] = field(default_factory=list)  # failed after retries
+    acked_steps: list[int] = field(default_factory=list)  # metric `soak` and param p<step>
+    acked_artifacts: dict[str, str] = field(default_factory=dict)  # name -> content
+
+
+class SoakClients:
+    """N threads, each with the real MLflow client (and so its retries) and a run of its
+    own: every round logs a metric and a param in one batch, every `artifact_every`th
+    round a small artifact too. What a call returned from is acknowledged."""
+
+    def __init__(
+        self, url: str, experiment_id: str, workdir: Path, clients: int = 8,
+        artifact_every: int = 10, max_seconds: float = 900.0,
+    ) -> None:  # fmt: skip
+        self.url = url
+        self.experiment_id = experiment_id
+        self.workdir = workdir
+        self.artifact_every = artifact_every
+        self.max_seconds = max_seconds
+        self.stats = [SoakStats() for _ in range(clients)]
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _client(self, stats: SoakStats, number: int) -> None:
+        client = MlflowClient(self.url)
+        stats.run_id = client.create_run(self.experiment_id, run_name=f"soak-{number}").info.run_id
+        files = self.workdir / f"client-{number}"
+        files.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.max_seconds
+        step = 0
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            step += 1
+            stats.calls.append(time.monotonic())
+            try:
+                client.log_batch(
+                    stats.run_id,
+                    metrics=[Metric("soak", float(step), int(time.time() * 1000), step)],
+                    params=[Param(f"p{step}", str(step))],
+                )
+                stats.acked_steps.append(step)
+                if step % self.artifact_every == 0:
+                    name = f"a{step}.txt"
+                    content = f"{stats.run_id} step {step}\n"
+                    (files / name).write_text(content)
+                    stats.calls.append(time.monotonic())
+                    client.log_artifact(stats.run_id, str(files / name), artifact_path="soak")
+                    stats.acked_artifacts[name] = content
+            except Exception as error:  # every failure is counted, not raised
+                stats.errors.append((time.monotonic(), f"{type(error).__name__}: {error}"[:300]))
+            time.sleep(0.05)
+
+    def start(self) -> None:
+        for number, stats in enumerate(self.stats):
+            thread = threading.Thread(target=self._client, args=(stats, number), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        deadline = time.monotonic() + 60
+        while any(not s.run_id for s in self.stats) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(s.run_id for s in self.stats), "the soak clients could not create their runs"
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=300)  # a call in its retries finishes them
+        assert not any(t.is_alive() for t in self._threads), "a soak client did not stop"
+
+    def calls_between(self, start: float, end: float) -> int:
+        return sum(start <= t < end for s in self.stats for t in s.calls)
+
+    def errors_between(self, start: float, end: float) -> list[str]:
+        return [e for s in self.stats for t, e in s.errors if start <= t < end]
+
+    def read_back(self, download_to: Path) -> list[str]:
+        """Every acknowledged metric point, param and artifact the store does not hold."""
+        client = MlflowClient(self.url)
+        lost = []
+        for stats in self.stats:
+            run = client.get_run(stats.run_id)
+            history = {int(m.step) for m in client.get_metric_history(stats.run_id, "soak")}
+            lost += [f"{stats.run_id} metric step {s}" for s in stats.acked_steps
+                     if s not in history]  # fmt: skip
+            lost += [f"{stats.run_id} param p{s}" for s in stats.acked_steps
+                     if run.data.params.get(f"p{s}") != str(s)]  # fmt: skip
+            if stats.acked_artifacts:
+                target = download_to / stats.run_id
+                target.mkdir(parents=True)
+                folder = Path(mlflow.artifacts.download_artifacts(
+                    run_id=stats.run_id, artifact_path="soak", dst_path=str(target),
+                    tracking_uri=self.url,
+                ))  # fmt: skip
+                for name, content in stats.acked_artifacts.items():
+                    stored = folder / name
+                    if not stored.is_file() or stored.read_text() != content:
+                        lost.append(f"{stats.run_id} artifact soak/{name}")
+        return lost
