@@ -27,6 +27,37 @@ from mlflow.tracking import MlflowClient
 API = "/api/2.0/mlflow"
 
 
+class ClientThreads:
+    """Client threads, one per entry of `self.stats`, each running `self._client(stats,
+    number)` until `self._stop` is set; started once every client has created its run."""
+
+    stats: list[Any]
+    join_timeout = 60.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _client(self, stats: Any, number: int) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        for number, entry in enumerate(self.stats):
+            thread = threading.Thread(target=self._client, args=(entry, number), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        deadline = time.monotonic() + 60
+        while any(not s.run_id for s in self.stats) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(s.run_id for s in self.stats), "the clients could not create their runs"
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.join_timeout)
+        assert not any(t.is_alive() for t in self._threads), "a client did not stop"
+
+
 @dataclass
 class ClientStats:
     run_id: str = ""
@@ -35,7 +66,7 @@ class ClientStats:
     acked_steps: list[int] = field(default_factory=list)
 
 
-class LoadClients:
+class LoadClients(ClientThreads):
     """N threads logging batches and searching runs until stopped (bounded in time)."""
 
     def __init__(
@@ -48,8 +79,7 @@ class LoadClients:
         self.experiment_id = experiment_id
         self.stats = [ClientStats() for _ in range(clients)]
         self.max_seconds = max_seconds
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        super().__init__()
 
     def _post(self, session: requests.Session, path: str, body: dict[str, Any]) -> Any:
         # verify per request: a session's own is overridden by REQUESTS_CA_BUNDLE.
@@ -85,21 +115,6 @@ class LoadClients:
                     f"{time.strftime('%H:%M:%S')} {type(error).__name__}: {error}"
                 )
             time.sleep(0.05)
-
-    def start(self) -> None:
-        for number, stats in enumerate(self.stats):
-            thread = threading.Thread(target=self._client, args=(stats, number), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        deadline = time.monotonic() + 60
-        while any(not s.run_id for s in self.stats) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert all(s.run_id for s in self.stats), "the clients could not create their runs"
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=60)
 
     @property
     def total_requests(self) -> int:
@@ -216,7 +231,7 @@ class SoakStats:
     acked_artifacts: dict[str, str] = field(default_factory=dict)  # name -> content
 
 
-class SoakClients:
+class SoakClients(ClientThreads):
     """N threads, each with the real MLflow client (and so its retries) and a run of its
     own: every round logs a metric and a param in one batch, every `artifact_every`th
     round a small artifact too. What a call returned from is acknowledged."""
@@ -231,8 +246,8 @@ class SoakClients:
         self.artifact_every = artifact_every
         self.max_seconds = max_seconds
         self.stats = [SoakStats() for _ in range(clients)]
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self.join_timeout = 300.0  # a call in its retries finishes them
+        super().__init__()
 
     def _client(self, stats: SoakStats, number: int) -> None:
         client = MlflowClient(self.url)
@@ -261,22 +276,6 @@ class SoakClients:
             except Exception as error:  # every failure is counted, not raised
                 stats.errors.append((time.monotonic(), f"{type(error).__name__}: {error}"[:300]))
             time.sleep(0.05)
-
-    def start(self) -> None:
-        for number, stats in enumerate(self.stats):
-            thread = threading.Thread(target=self._client, args=(stats, number), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        deadline = time.monotonic() + 60
-        while any(not s.run_id for s in self.stats) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert all(s.run_id for s in self.stats), "the soak clients could not create their runs"
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=300)  # a call in its retries finishes them
-        assert not any(t.is_alive() for t in self._threads), "a soak client did not stop"
 
     def calls_between(self, start: float, end: float) -> int:
         return sum(start <= t < end for s in self.stats for t in s.calls)
