@@ -171,6 +171,26 @@ def _load(fleet: Fleet) -> LoadClients:
     return LoadClients(fleet.lb_url, fleet.auth, experiment_id, clients=8, ca=fleet.ca)
 
 
+def test_a_configuration_change_rolls_with_no_failed_request(fleet: Fleet) -> None:
+    before = {host: fleet.container_state(host) for host in fleet.app_urls}
+    load = _load(fleet)
+    load.start()
+    try:
+        result = fleet.run_playbook({"mlflow_server_env": {"MLFLOW_FLEET_ROLL": uuid.uuid4().hex}})
+    finally:
+        load.stop()
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    after = {host: fleet.container_state(host) for host in fleet.app_urls}
+    for host in fleet.app_urls:
+        assert after[host]["id"] != before[host]["id"], f"{host} was not replaced"
+        assert "MLFLOW_FLEET_ROLL=" in after[host]["env"]
+    print(f"rolling change: {load.total_requests} requests by 8 clients, "
+          f"{len(load.failures)} failed")  # fmt: skip
+    assert load.failures == []
+    assert load.total_requests > 100
+    assert load.read_back() == []
+
+
 def test_a_canary_that_cannot_start_stops_the_rollout(fleet: Fleet) -> None:
     canary, other = sorted(fleet.app_urls)
     before = {host: fleet.container_state(host) for host in fleet.app_urls}
