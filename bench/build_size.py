@@ -9,9 +9,10 @@ plus its `docker run` until `/health` answers, both on the same base image in th
     python bench/build_size.py [--version 3.17.2]
 
 The role's server is `bench-size` (127.0.0.1:5093, image `bench-mlflow`, the one all
-benches share), the seed's
-container publishes 127.0.0.1:5092; both are removed with their images at the end. Prints
-times and sizes with their ratios; also says whether each image's server imports.
+benches share), the seed's container publishes 127.0.0.1:5092; both are removed at the
+end with their images (under `make bench` the role's image stays for the next benches and
+the report removes it). Prints times and sizes with their ratios; also says whether each
+image's server imports.
 """
 
 from __future__ import annotations
@@ -108,9 +109,7 @@ def measure(client: docker.DockerClient, role_deploy: float) -> None:
     if not base:
         raise SystemExit(f"{build_dir} is not a build context the role rendered")
     role_image = client.containers.get(NAME).image
-    version = role_image.labels.get("org.opencontainers.image.version") or re.search(
-        r"^mlflow(?:\[[a-z,]+\])?==(\S+)", (build_dir / "requirements.lock").read_text(), re.M
-    ).group(1)
+    version = role_image.labels["org.opencontainers.image.version"]
     with tempfile.TemporaryDirectory() as seed_dir:
         seed = Path(seed_dir)
         (seed / "Dockerfile").write_text(SEED_DOCKERFILE.format(base=base.group(1)))

@@ -92,3 +92,15 @@ def fleet() -> Fleet:
         username=_env("FLEET_USERNAME"),
         password=_env("FLEET_PASSWORD"),
     )
+
+
+@pytest.fixture()
+def client_env(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MLflow client of a test logs in as the admin and verifies the scenario's CA."""
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", fleet.username)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", fleet.password)
+    # Downloads go through the servers (the proxied path), not to presigned URLs of a
+    # store that only the servers reach.
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+    # The client verifies the load balancer's certificate against the scenario's CA.
+    monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", fleet.ca)

@@ -16,17 +16,6 @@ from mlflow.tracking import MlflowClient
 API = "/api/2.0/mlflow"
 
 
-@pytest.fixture()
-def client_env(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", fleet.username)
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", fleet.password)
-    # Downloads go through the servers (the proxied path), not to presigned URLs of a
-    # store that only the servers reach.
-    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
-    # The client verifies the load balancer's certificate against the scenario's CA.
-    monkeypatch.setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", fleet.ca)
-
-
 # First, as it needs the release converge left (2.13.0); the tests after it run on
 # 3.17.2, the inventory's release.
 def test_a_release_bump_migrates_the_shared_database_once(fleet: Fleet) -> None:
