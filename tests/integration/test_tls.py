@@ -5,6 +5,7 @@ an unknown CA and plain HTTP get nothing, the key is a 0600 file mounted read-on
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import stat
 import urllib.error
@@ -46,3 +47,28 @@ def test_the_key_is_a_private_read_only_mount(deployment: Deployment) -> None:
         assert mounts[target]["RW"] is False
         mode = stat.S_IMODE(os.stat(mounts[target]["Source"]).st_mode)
         assert mode == 0o600, f"{mounts[target]['Source']} is mode {mode:o}"
+
+
+def test_connections_opened_ahead_of_their_requests_do_not_stall_the_server(
+    deployment: Deployment,
+) -> None:
+    """A browser opens connections before it has requests for them (Chromium: up to 6
+    per host) and may leave them idle. gunicorn's sync workers (2.x) each wait for the
+    request of the connection they accepted, up to their 30 s timeout: with every worker
+    held the server answered nothing for 30 s, and the 2.13.0 UI test saw no API call
+    for 90 s. The role serves gunicorn with threaded workers; uvicorn never stalled."""
+    context = ssl.create_default_context(cafile=os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"])
+    host, port = deployment.url.removeprefix("https://").rsplit(":", 1)
+    idle = []
+    try:
+        for _ in range(6):
+            raw = socket.create_connection((host, int(port)), timeout=30)
+            idle.append(context.wrap_socket(raw, server_hostname=host))  # handshake, no request
+        # Well under the 30 s a held sync worker needs to be killed and replaced.
+        with urllib.request.urlopen(
+            f"{deployment.url}/health", timeout=20, context=context
+        ) as reply:
+            assert reply.read() == b"OK"
+    finally:
+        for connection in idle:
+            connection.close()

@@ -102,9 +102,10 @@ def test_the_ui_asks_for_a_login_and_renders_with_one(
     seen: list[tuple[int, str]] = []
     page.on("response", lambda response: seen.append((response.status, response.url)))
     # The experiments list: the UI's home page in 2.x, its own page in 3.x. Either asks the
-    # server for the experiments as soon as it runs. Under the other lane's load the
-    # 2.13.0 server (sync gunicorn workers, HTTPS) once left a load without that call
-    # for 90 s: one more load, and what the browser got is in the failure.
+    # server for the experiments as soon as it runs. With sync gunicorn workers, the
+    # 2.13.0 server left loads without that call for 90 s (the browser's idle connections
+    # held every worker; the role now runs gthread workers, test_tls.py): one more load,
+    # and what the browser got is in the failure.
     listing = "/#/" if Version(deployment.version).major < 3 else "/#/experiments"
     for attempt in (1, 2):
         try:

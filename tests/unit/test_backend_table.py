@@ -3,14 +3,12 @@ give the documented artifact backend for every case of backend_cases.yml."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from role_filters import run_role_play
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -41,22 +39,7 @@ def test_the_table_has_the_combinations_the_seed_defines() -> None:
 @pytest.fixture(scope="session")
 def role_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
     out = tmp_path_factory.mktemp("table") / "results.json"
-    subprocess.run(
-        [
-            Path(sys.executable).with_name("ansible-playbook"),
-            str(HERE / "resolve_table.yml"),
-            "-i", "localhost,",
-            "-e", f"out={out}",
-            "-e", f"ansible_python_interpreter={sys.executable}",
-        ],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-        env={**{k: v for k, v in os.environ.items() if k != "ANSIBLE_CALLBACKS_ENABLED"},
-             # The role's filters (the resolution's own), as a play of the role has them.
-             "ANSIBLE_FILTER_PLUGINS": str(ROOT / "roles/mlflow_server/filter_plugins")},
-    )  # fmt: skip
-    results = json.loads(out.read_text())
+    results = run_role_play(HERE / "resolve_table.yml", out)
     return {case_id(c): r for c, r in zip(CASES, results, strict=True)}
 
 
