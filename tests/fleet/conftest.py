@@ -7,11 +7,14 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from load import LoadClients
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +32,18 @@ class Fleet:
     @property
     def auth(self) -> tuple[str, str]:
         return (self.username, self.password)
+
+    def load_clients(self) -> LoadClients:
+        """8 no-retry clients logging through the load balancer, into an experiment of
+        their own (tests/fleet/load.py)."""
+        experiment = requests.post(
+            f"{self.lb_url}/api/2.0/mlflow/experiments/create",
+            json={"name": f"fleet-load-{uuid.uuid4().hex[:8]}"}, auth=self.auth, timeout=30,
+            verify=self.ca,
+        )  # fmt: skip
+        experiment.raise_for_status()
+        experiment_id = experiment.json()["experiment_id"]
+        return LoadClients(self.lb_url, self.auth, experiment_id, clients=8, ca=self.ca)
 
     def docker(self, host: str, *argv: str) -> str:
         """`docker ...` on a fleet host's own engine (the host is a container here)."""

@@ -12,7 +12,6 @@ three.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import mlflow
 import requests
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
+from urllib3.util.retry import Retry
 
 API = "/api/2.0/mlflow"
 
@@ -43,7 +43,10 @@ class ClientThreads:
 
     def start(self) -> None:
         for number, entry in enumerate(self.stats):
-            thread = threading.Thread(target=self._client, args=(entry, number), daemon=True)
+            thread = threading.Thread(
+                target=self._client, args=(entry, number), daemon=True,
+                name=f"{type(self).__name__}-{number}",
+            )  # fmt: skip
             thread.start()
             self._threads.append(thread)
         deadline = time.monotonic() + 60
@@ -193,33 +196,43 @@ class OutageProbe:
         return sum(lengths), max(lengths, default=0.0)
 
 
-class RetryCounter(logging.Handler):
-    """Counts the attempts the MLflow client's HTTP session failed and retried: urllib3
-    logs each retry (a broken connection as a warning, a retried status such as 502, 503
-    or a server's 500 at debug), so every failed attempt is seen, each with its time."""
+class RetryCounter:
+    """Every attempt of the soak clients' HTTP calls that failed and went to urllib3's
+    `Retry` (a broken connection, or a status the MLflow client retries such as 502, 503
+    or a server's 500), with the time it failed and why. urllib3 logs a retry only after
+    its backoff (up to a minute with the MLflow client's), so counting its log records
+    put one fault's failed attempts in the next fault's window; `Retry.increment` runs as
+    the attempt fails. Only threads whose name starts with `threads` are counted (the
+    test's own probes do not retry)."""
 
-    MESSAGES = ("Retrying (", "Retry: ")
+    def __init__(self, threads: str = "SoakClients-") -> None:
+        self.threads = threads
+        self.failures: list[tuple[float, str]] = []
+        self._increment = Retry.increment
 
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.times: list[float] = []
-        self._logger = logging.getLogger("urllib3.connectionpool")
-        self._saved = (self._logger.level, self._logger.propagate)
+    @property
+    def times(self) -> list[float]:
+        return [t for t, _ in self.failures]
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if str(record.msg).startswith(self.MESSAGES):
-            self.times.append(time.monotonic())
+    def between(self, start: float, end: float) -> list[str]:
+        return [cause for t, cause in self.failures if start <= t < end]
 
     def __enter__(self) -> RetryCounter:
-        self._logger.addHandler(self)
-        self._logger.setLevel(logging.DEBUG)
-        self._logger.propagate = False  # not every request into the test's captured log
+        increment, failures, threads = self._increment, self.failures, self.threads
+
+        def counted(retry: Retry, method: str | None = None, url: str | None = None,
+                    response: Any = None, error: Exception | None = None,
+                    *args: Any, **kwargs: Any) -> Retry:  # fmt: skip
+            if threading.current_thread().name.startswith(threads):
+                cause = f"HTTP {response.status}" if response is not None else repr(error)
+                failures.append((time.monotonic(), f"{method} {url}: {cause}"[:300]))
+            return increment(retry, method, url, response, error, *args, **kwargs)
+
+        Retry.increment = counted  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._logger.removeHandler(self)
-        self._logger.setLevel(self._saved[0])
-        self._logger.propagate = self._saved[1]
+        Retry.increment = self._increment  # type: ignore[method-assign]
 
 
 @dataclass

@@ -10,7 +10,7 @@ import mlflow
 import pytest
 import requests
 from conftest import Fleet
-from load import LoadClients, OutageProbe
+from load import OutageProbe
 from mlflow.tracking import MlflowClient
 
 API = "/api/2.0/mlflow"
@@ -26,7 +26,7 @@ def test_a_release_bump_migrates_the_shared_database_once(fleet: Fleet) -> None:
     before = {host: fleet.container_state(host) for host in fleet.app_urls}
     assert {state["version"] for state in before.values()} == {"2.13.0"}
     dumps_before = {host: int(fleet.shell(host, backups)) for host in fleet.app_urls}
-    load = _load(fleet)
+    load = fleet.load_clients()
     probe = OutageProbe(fleet.lb_url, fleet.ca)
     load.start()
     probe.start()
@@ -149,41 +149,10 @@ def test_the_servers_answer_to_the_names_users_type(
     assert reply.status_code == expected, reply.text
 
 
-def _load(fleet: Fleet) -> LoadClients:
-    experiment = requests.post(
-        f"{fleet.lb_url}{API}/experiments/create",
-        json={"name": f"fleet-load-{uuid.uuid4().hex[:8]}"}, auth=fleet.auth, timeout=30,
-        verify=fleet.ca,
-    )  # fmt: skip
-    experiment.raise_for_status()
-    experiment_id = experiment.json()["experiment_id"]
-    return LoadClients(fleet.lb_url, fleet.auth, experiment_id, clients=8, ca=fleet.ca)
-
-
-def test_a_configuration_change_rolls_with_no_failed_request(fleet: Fleet) -> None:
-    before = {host: fleet.container_state(host) for host in fleet.app_urls}
-    load = _load(fleet)
-    load.start()
-    try:
-        result = fleet.run_playbook({"mlflow_server_env": {"MLFLOW_FLEET_ROLL": uuid.uuid4().hex}})
-    finally:
-        load.stop()
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    after = {host: fleet.container_state(host) for host in fleet.app_urls}
-    for host in fleet.app_urls:
-        assert after[host]["id"] != before[host]["id"], f"{host} was not replaced"
-        assert "MLFLOW_FLEET_ROLL=" in after[host]["env"]
-    print(f"rolling change: {load.total_requests} requests by 8 clients, "
-          f"{len(load.failures)} failed")  # fmt: skip
-    assert load.failures == []
-    assert load.total_requests > 100
-    assert load.read_back() == []
-
-
 def test_a_canary_that_cannot_start_stops_the_rollout(fleet: Fleet) -> None:
     canary, other = sorted(fleet.app_urls)
     before = {host: fleet.container_state(host) for host in fleet.app_urls}
-    load = _load(fleet)
+    load = fleet.load_clients()
     load.start()
     try:
         result = fleet.run_playbook({

@@ -3,8 +3,10 @@ through the load balancer the whole time while, one after the other, the fleet's
 process is killed, a host's Docker engine is stopped and started, PostgreSQL restarts,
 the S3 store is unreachable for 10 s, and a configuration change is rolled over both
 hosts. The clients retry as the MLflow client does; every write it acknowledged is then
-read back, and each fault's failed attempts and failed calls are reported. Runs last in
-the fleet scenario (after test_fleet.py)."""
+read back, and each fault's failed attempts (with their causes) and failed calls are
+reported. During the rolled change 8 more clients that never retry log and search too:
+not one of their requests may fail (issue 9's rolling update). Runs last in the fleet
+scenario (after test_fleet.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ class Outcome:
     fault: str
     recovered_s: float
     calls: int = 0
-    retried: int = 0
+    retried: tuple[str, ...] = ()  # the failed attempts the client retried, each's cause
     failed: tuple[str, ...] = ()
 
 
@@ -125,10 +127,22 @@ def test_a_soak_with_five_faults_loses_no_acknowledged_write(
                       since, "the artifact store")  # fmt: skip
 
     def redeploy() -> float:
+        # Beside the soak's clients, 8 that never retry: each failed request counts.
+        load = fleet.load_clients()
+        load.start()
         since = time.monotonic()
-        result = fleet.run_playbook({"mlflow_server_env": {"MLFLOW_FLEET_ROLL": uuid.uuid4().hex}})
+        try:
+            result = fleet.run_playbook(
+                {"mlflow_server_env": {"MLFLOW_FLEET_ROLL": uuid.uuid4().hex}}
+            )
+        finally:
+            load.stop()
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-        return _until(lambda: all(_healthy(u) for u in urls.values()), since, "the redeploy")
+        no_retry.extend([load.total_requests, load.failures, load.read_back()])
+        # Recovered: the rollout is done and every host answers; the bound is on what
+        # follows the playbook (its own length depends on the host's load).
+        _until(lambda: all(_healthy(u) for u in urls.values()), time.monotonic(), "the redeploy")
+        return time.monotonic() - since
 
     faults: list[tuple[str, Callable[[], float]]] = [
         (f"server process killed (SIGKILL from {app1})", crash),
@@ -138,6 +152,7 @@ def test_a_soak_with_five_faults_loses_no_acknowledged_write(
         ("configuration change rolled over both hosts", redeploy),
     ]
     outcomes: list[Outcome] = []
+    no_retry: list = []  # the rolled change's no-retry clients: requests, failures, lost
     clients = SoakClients(fleet.lb_url, experiment_id, tmp_path / "files")
     with RetryCounter() as retries:
         clients.start()
@@ -146,11 +161,11 @@ def test_a_soak_with_five_faults_loses_no_acknowledged_write(
             for name, inject in faults:
                 start = time.monotonic()
                 recovered = inject()
-                _quiet(retries)
+                _quiet(retries, clients)
                 end = time.monotonic()
                 outcomes.append(Outcome(
                     name, recovered, clients.calls_between(start, end),
-                    sum(start <= t < end for t in retries.times),
+                    tuple(retries.between(start, end)),
                     tuple(clients.errors_between(start, end)),
                 ))  # fmt: skip
             time.sleep(5)
@@ -161,13 +176,16 @@ def test_a_soak_with_five_faults_loses_no_acknowledged_write(
     print(f"soak: {len(clients.stats)} clients, {sum(len(s.calls) for s in clients.stats)} calls; "
           f"acknowledged {sum(len(s.acked_steps) for s in clients.stats)} metric points and "
           f"params, {sum(len(s.acked_artifacts) for s in clients.stats)} artifacts; "
-          f"{len(lost)} lost; {len(retries.times)} failed attempts retried")  # fmt: skip
+          f"{len(lost)} lost; {len(retries.failures)} failed attempts retried")  # fmt: skip
     print("| fault | recovered in s | calls | failed attempts (retried) | failed after retries |")
     for o in outcomes:
-        print(f"| {o.fault} | {o.recovered_s:.1f} | {o.calls} | {o.retried} | {len(o.failed)} |")
+        row = (o.fault, f"{o.recovered_s:.1f}", o.calls, len(o.retried), len(o.failed))
+        print("| " + " | ".join(map(str, row)) + " |")
     for o in outcomes:
+        for attempt in o.retried[:3]:
+            print(f"  {o.fault}, retried: {attempt}")
         for error in o.failed[:3]:
-            print(f"  {o.fault}: {error}")
+            print(f"  {o.fault}, failed: {error}")
 
     # What a fault costs the clients (failed attempts, and calls that failed even after
     # the client's retries, e.g. a 401 while the auth database restarts) is reported
@@ -178,17 +196,29 @@ def test_a_soak_with_five_faults_loses_no_acknowledged_write(
     for host in urls:
         assert after[host]["id"] != before[host]["id"], f"{host} was not replaced"
         assert "MLFLOW_FLEET_ROLL=" in after[host]["env"]
+    # A rolled change (HAProxy drains a host before its container is replaced and
+    # enables it once it serves): no request fails, no acknowledged write is lost.
+    requests_made, failures, load_lost = no_retry
+    print(f"rolled change: {requests_made} requests by 8 no-retry clients, "
+          f"{len(failures)} failed")  # fmt: skip
+    assert failures == []
+    assert requests_made > 100
+    assert load_lost == []
     rolled = outcomes[-1]
     assert rolled.calls > 100, rolled
-    assert rolled.failed == (), rolled  # a rolled change: no write fails after retries
+    assert rolled.failed == (), rolled
 
 
-def _quiet(retries: RetryCounter, quiet: float = 5.0, bound: float = 180.0) -> None:
-    """Wait until no client has retried for `quiet` s, so that each fault's window holds
-    its own retries (a retried status is logged after its backoff)."""
+def _quiet(
+    retries: RetryCounter, clients: SoakClients, quiet: float = 5.0, bound: float = 180.0
+) -> None:
+    """Wait until no attempt has failed for `quiet` s and every client has started a call
+    since the last one that failed (none is still in a retry's backoff), so that each
+    fault's window holds the failed attempts it caused."""
     start = time.monotonic()
     while time.monotonic() - start < bound:
-        last = retries.times[-1] if retries.times else 0.0
-        if time.monotonic() - max(last, start) >= quiet:
+        last = max(retries.times[-1] if retries.times else 0.0, start)
+        since_each = all(s.calls and s.calls[-1] > last for s in clients.stats)
+        if time.monotonic() - last >= quiet and since_each:
             return
         time.sleep(0.5)
