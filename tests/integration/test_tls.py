@@ -59,16 +59,21 @@ def test_connections_opened_ahead_of_their_requests_do_not_stall_the_server(
     for 90 s. The role serves gunicorn with threaded workers; uvicorn never stalled."""
     context = ssl.create_default_context(cafile=os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"])
     host, port = deployment.url.removeprefix("https://").rsplit(":", 1)
-    idle = []
+    idle: list[ssl.SSLSocket] = []
     try:
-        for _ in range(6):
-            raw = socket.create_connection((host, int(port)), timeout=30)
-            idle.append(context.wrap_socket(raw, server_hostname=host))  # handshake, no request
         # Well under the 30 s a held sync worker needs to be killed and replaced.
+        for _ in range(6):
+            raw = socket.create_connection((host, int(port)), timeout=20)
+            idle.append(context.wrap_socket(raw, server_hostname=host))  # handshake, no request
         with urllib.request.urlopen(
             f"{deployment.url}/health", timeout=20, context=context
         ) as reply:
             assert reply.read() == b"OK"
+    except (TimeoutError, urllib.error.URLError) as error:
+        raise AssertionError(
+            f"with {len(idle)} connections open and idle, the server gave no answer in 20 s: "
+            f"{error!r}"
+        ) from error
     finally:
         for connection in idle:
             connection.close()
