@@ -72,6 +72,8 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "metrics-in-extra-args": ({"mlflow_server_extra_args": ["--expose-prometheus", "/tmp/m"]},
                               ["--expose-prometheus", "set mlflow_server_metrics_enabled=true"]),
     "workers-negative": ({"mlflow_server_workers": -2}, ["mlflow_server_workers=-2 must be 0"]),
+    "auth-cache-negative": ({"mlflow_server_auth_cache_ttl": -1},
+                            ["mlflow_server_auth_cache_ttl=-1 must be 0"]),
     "workers-chosen-twice": ({"mlflow_server_workers": 2,
                               "mlflow_server_env": {"MLFLOW_WORKERS": "3"}},
                              ["mlflow_server_workers=2", "MLFLOW_WORKERS in mlflow_server_env",
@@ -159,7 +161,7 @@ def fingerprint(deployment: Deployment) -> dict[str, Any]:
     host's users and groups."""
     client = docker.from_env()
     containers = {}
-    for container in client.containers.list(all=True):
+    for container in client.containers.list(all=True, ignore_removed=True):
         attrs = container.attrs
         if not attrs["Name"].lstrip("/").startswith(deployment.container):
             continue
