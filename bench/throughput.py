@@ -154,9 +154,14 @@ def postgres_databases(inventory: Path) -> dict[str, str]:
     return uris
 
 
-def client(url: str, seconds: float, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    """One client: its own run; log-batch and search in turn over one connection."""
+def client(
+    url: str, seconds: float, results: multiprocessing.Queue,  # type: ignore[type-arg]
+    auth: tuple[str, str] | None = None,
+) -> None:  # fmt: skip
+    """One client: its own run; log-batch and search in turn over one connection (as
+    `auth`, a basic-auth login, when given)."""
     session = requests.Session()
+    session.auth = auth
     name = f"bench-{uuid.uuid4().hex}"
     created = session.post(f"{url}{API}/experiments/create", json={"name": name}, timeout=30)
     exp_id = created.json()["experiment_id"]
@@ -191,9 +196,11 @@ def client(url: str, seconds: float, results: multiprocessing.Queue) -> None:  #
     results.put({"latencies": latencies, "failed": failed})
 
 
-def load(url: str, clients: int, seconds: float) -> dict[str, float]:
+def load(
+    url: str, clients: int, seconds: float, auth: tuple[str, str] | None = None
+) -> dict[str, float]:
     results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    workers = [multiprocessing.Process(target=client, args=(url, seconds, results))
+    workers = [multiprocessing.Process(target=client, args=(url, seconds, results, auth))
                for _ in range(clients)]  # fmt: skip
     for worker in workers:
         worker.start()
