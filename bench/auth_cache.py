@@ -21,14 +21,13 @@ import argparse
 import json
 import os
 import secrets
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 import docker
 from summary import record as record_figure
-from throughput import CA, INVENTORY, ansible, load, remove_images, wait_healthy
+from throughput import CA, INVENTORY, ansible, load, print_table, remove_images, wait_healthy
 
 NAME = "bench-auth"
 URL = "http://127.0.0.1:5096"
@@ -78,23 +77,14 @@ def main() -> int:
             if not args.keep:
                 ansible(inventory, "teardown.yml", "-e", remove_images(),
                         "-e", "mlflow_server_remove_data=true")  # fmt: skip
-    keys = ["req/s", "log-batch p50 ms", "log-batch p99 ms", "search p50 ms", "search p99 ms"]
-    median = {name: {k: statistics.median(r[k] for r in runs) for k in [*keys, "failed"]}
-              for name, runs in rounds.items()}  # fmt: skip
     baseline = next(iter(settings))
-    off_rps = median[baseline]["req/s"]
     print(f"MLflow {version}, {workers} workers (the role's), sqlite, basic-auth as the "
           f"admin; {args.clients} clients x {args.seconds:.0f} s, {args.rounds} rounds "
           "(medians)\n")  # fmt: skip
-    print("| login cache | " + " | ".join(keys) + " | failed | req/s vs cache off |")
-    print("| --- " * (len(keys) + 3) + "|")
-    for name, values in median.items():
-        cells = " | ".join(f"{values[k]:.1f}" for k in keys)
-        print(f"| {name} | {cells} | {values['failed']:.0f} | "
-              f"{values['req/s'] / off_rps:.2f}x |")  # fmt: skip
-        if name != baseline:
-            record_figure("authenticated throughput, login cache on", values["req/s"], off_rps,
-                          baseline, "req/s", "higher")  # fmt: skip
+    median = print_table(rounds, baseline, "login cache", "req/s vs cache off")
+    on = list(settings)[1]
+    record_figure("authenticated throughput, login cache on", median[on]["req/s"],
+                  median[baseline]["req/s"], baseline, "req/s", "higher")  # fmt: skip
     print(json.dumps(rounds), file=sys.stderr)
     return 0
 

@@ -6,10 +6,10 @@ as ratios to the baselines in docs/benchmarks.png.
     python bench/report.py [--only NAME ...] [--out docs]
 
 Runs, one after the other: build_size, noop, throughput (sqlite, then PostgreSQL),
-first_start, upgrade_downtime, auth_cache (their own docstrings say what each measures).
-Each bench prints a Markdown table (kept whole in the report) and records its figures
-against their baselines (bench/summary.py); a bench that fails is reported as failed and
-the others still run. Nothing is asserted.
+first_start, upgrade_downtime (their own docstrings say what each measures). Each bench
+prints a Markdown table (kept whole in the report) and records its figures against their
+baselines (bench/summary.py); a bench that fails is reported as failed and the others
+still run. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ BENCHES: dict[str, list[str]] = {
     "throughput_postgresql": ["throughput.py", "--database", "postgresql", "--seconds", "20"],
     "first_start": ["first_start.py", "--rounds", "2"],
     "upgrade_downtime": ["upgrade_downtime.py", "--rounds", "2"],
-    "auth_cache": ["auth_cache.py", "--seconds", "20"],
 }
 
 

@@ -218,6 +218,24 @@ def load(
     return out
 
 
+def print_table(
+    rounds: dict[str, list[dict[str, float]]], baseline: str, first_column: str, ratio: str
+) -> dict[str, dict[str, float]]:
+    """The medians over the rounds of each target's loads, printed as a Markdown table
+    with each target's requests per second against the baseline's; returned."""
+    keys = ["req/s", "log-batch p50 ms", "log-batch p99 ms", "search p50 ms", "search p99 ms"]
+    median = {name: {k: statistics.median(r[k] for r in runs) for k in [*keys, "failed"]}
+              for name, runs in rounds.items()}  # fmt: skip
+    base_rps = median[baseline]["req/s"]
+    print(f"| {first_column} | " + " | ".join(keys) + f" | failed | {ratio} |")
+    print("| --- " * (len(keys) + 3) + "|")
+    for name, values in median.items():
+        cells = " | ".join(f"{values[k]:.1f}" for k in keys)
+        print(f"| {name} | {cells} | {values['failed']:.0f} | "
+              f"{values['req/s'] / base_rps:.2f}x |")  # fmt: skip
+    return median
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30)
@@ -280,21 +298,13 @@ def main() -> int:
                         "-e", "mlflow_server_remove_data=true")  # fmt: skip
                 if database == "postgresql":
                     emulator("postgres", "stop", "--dir", PG_DIR)
-    keys = ["req/s", "log-batch p50 ms", "log-batch p99 ms", "search p50 ms", "search p99 ms"]
-    median = {name: {k: statistics.median(r[k] for r in runs) for k in [*keys, "failed"]}
-              for name, runs in rounds.items()}  # fmt: skip
-    bare_rps = median[baseline]["req/s"]
     print(f"MLflow {version}, {workers} workers (the role's), {database}; {args.clients} clients x "
           f"{args.seconds:.0f} s, {args.rounds} rounds (medians)\n")  # fmt: skip
-    print("| target | " + " | ".join(keys) + " | failed | req/s vs bare |")
-    print("| --- " * (len(keys) + 3) + "|")
+    median = print_table(rounds, baseline, "target", "req/s vs bare")
     for name, values in median.items():
-        cells = " | ".join(f"{values[k]:.1f}" for k in keys)
-        print(f"| {name} | {cells} | {values['failed']:.0f} | "
-              f"{values['req/s'] / bare_rps:.2f}x |")  # fmt: skip
         if name != baseline:
-            record_figure(f"throughput, {name} ({database})", values["req/s"], bare_rps,
-                          baseline, "req/s", "higher")  # fmt: skip
+            record_figure(f"throughput, {name} ({database})", values["req/s"],
+                          median[baseline]["req/s"], baseline, "req/s", "higher")  # fmt: skip
     print(json.dumps(rounds), file=sys.stderr)
     return 0
 
