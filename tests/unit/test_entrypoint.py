@@ -169,6 +169,10 @@ def auth_mlflow(tmp_path: Path) -> Path:
         "fi\n"
     )
     script.chmod(0o755)
+    # The image's mlflow-db: says what it was asked to migrate, with which ini.
+    migrate = bin_dir / "mlflow-db"
+    migrate.write_text('#!/bin/sh\necho "mlflow-db $* ini=${MLFLOW_AUTH_CONFIG_PATH:-}"\n')
+    migrate.chmod(0o755)
     return bin_dir
 
 
@@ -211,6 +215,21 @@ def test_seed_admin_renders_a_private_ini_with_no_permissions(
     assert "password-env=\n" in out  # not left in the server's environment
     assert "fake-pass" not in err
     assert "basic-auth: admin fake-admin" in err
+
+
+def test_the_seed_admins_auth_database_is_migrated_once_before_the_server(
+    auth_mlflow: Path, tmp_path: Path
+) -> None:
+    """Every worker migrating a fresh auth database at once races (one dies): the
+    entrypoint migrates it first, with the ini it rendered."""
+    out, _ = run_auth(auth_mlflow, tmp_path, ["--app-name", "basic-auth"], **SEED_ADMIN)
+    lines = out.splitlines()
+    config = next(line for line in lines if line.startswith("config="))
+    assert lines[0] == f"mlflow-db auth-upgrade ini={config.split('=', 1)[1]}"
+    # Without a seed admin the role's one-off job (or MLflow's defaults) has the say.
+    env = {k: v for k, v in SEED_ADMIN.items() if k != "AUTH_PASSWORD"}
+    out, _ = run_auth(auth_mlflow, tmp_path, ["--app-name", "basic-auth"], **env)
+    assert "mlflow-db" not in out
 
 
 def test_the_auth_database_password_is_not_logged(auth_mlflow: Path, tmp_path: Path) -> None:

@@ -6,12 +6,16 @@
                                      the same of the basic-auth database under "auth"
     mlflow-db upgrade [--timeout S]  what `mlflow db upgrade URI` does (to an initialized
                                      database), then the basic-auth database's migrations
+    mlflow-db auth-upgrade [--timeout S]
+                                     the basic-auth database's migrations only (the
+                                     entrypoint's, before the workers of the image on
+                                     its own start against a fresh auth database)
     mlflow-db backup --to PATH       a consistent copy of a sqlite database (online)
     mlflow-db gc [--older-than T]    `mlflow gc`: runs deleted in the UI or the API, and
                                      their artifacts, removed for good (in the running
                                      server's container: `docker exec`)
 
-status and upgrade first wait up to S seconds (60) for the database to answer.
+status, upgrade and auth-upgrade first wait up to S seconds (60) for the database to answer.
 The URI comes from the file named by DATABASE_URI_FILE, else DATABASE_URI, else the
 seed's default sqlite:///mlflow.db: never from the command line, which every user of
 the host can read in the process list. Messages show it with the password hidden.
@@ -165,11 +169,19 @@ def collect_garbage(uri: str, older_than: str | None) -> None:
     gc.main(args=args, prog_name="mlflow gc", standalone_mode=False)
 
 
+def migrate_auth(engine: sqlalchemy.engine.Engine) -> None:
+    """The basic-auth database to the release's head, with MLflow's own migrations."""
+    from mlflow.server.auth.db import utils as auth_utils
+
+    auth_utils.migrate_if_needed(engine, "head")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="mlflow-db", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status").add_argument("--timeout", type=float, default=60)
     commands.add_parser("upgrade").add_argument("--timeout", type=float, default=60)
+    commands.add_parser("auth-upgrade").add_argument("--timeout", type=float, default=60)
     commands.add_parser("backup").add_argument("--to", type=Path, required=True)
     commands.add_parser("gc").add_argument("--older-than", default=None)
     args = parser.parse_args()
@@ -181,9 +193,13 @@ def main() -> None:
     if args.command == "backup":
         backup(uri, args.to)
         return
-    engine = connect(uri, args.timeout)
     auth_uri = auth_database_uri() if importlib.util.find_spec("mlflow.server.auth.db") else None
     auth_engine = connect(auth_uri, args.timeout, "basic-auth database") if auth_uri else None
+    if args.command == "auth-upgrade":
+        if auth_engine is not None:
+            migrate_auth(auth_engine)
+        return
+    engine = connect(uri, args.timeout)
     if args.command == "upgrade":
         from mlflow.store.db import utils
 
@@ -191,9 +207,7 @@ def main() -> None:
         if status(engine, uri)["initialized"]:
             utils._upgrade_db(engine)
         if auth_engine is not None:
-            from mlflow.server.auth.db import utils as auth_utils
-
-            auth_utils.migrate_if_needed(auth_engine, "head")
+            migrate_auth(auth_engine)
     report = status(engine, uri)
     if auth_engine is not None:
         report["auth"] = auth_status(auth_engine, auth_uri)
