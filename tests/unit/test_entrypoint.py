@@ -28,9 +28,12 @@ def fake_mlflow(tmp_path: Path) -> Path:
 
 
 def run(fake_mlflow: Path, args: list[str], **env: str) -> tuple[list[str], str]:
+    # In the test's own directory: with basic-auth the entrypoint writes a Flask secret
+    # key into its working directory, which must never be the checkout.
     result = subprocess.run(
         ["sh", str(ENTRYPOINT), *args],
         env={"PATH": f"{fake_mlflow}:/usr/bin:/bin", **env},
+        cwd=fake_mlflow.parent,
         capture_output=True,
         text=True,
         check=True,
