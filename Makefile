@@ -5,12 +5,11 @@ VENV ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Scenarios run in two lanes side by side (scripts/molecule-lanes.sh); one lane per
 # quoted list. One scenario: make molecule LANES=default
-# Balanced by the last CI-like run's times (upgrade 411 + fleet 1083 + postgres 197 +
-# releases 587 s; default 493 + mariadb 274 + auth 765 + gcs 254 + s3 352 s): about
-# 2280 and 2140 s. fleet and postgres build 3.17.2 after default has, mariadb its
+# Balanced by the CI-like runs: the first lane carries the fleet (its longest scenario),
+# the second the rest. fleet and postgres build 3.17.2 after default has, mariadb its
 # 2.13.0 (whole lock) after upgrade has: they find them in the cache. Three lanes were
 # slower: the suite is CPU-bound on 2 cores (upgrade 786 s, default 937 s in three lanes).
-LANES ?= "upgrade fleet postgres releases" "default mariadb auth gcs s3"
+LANES ?= "upgrade fleet releases" "default mariadb auth gcs s3 postgres"
 
 .PHONY: venv deploy teardown test checks prepare-host lint lint-ansible lint-static unit molecule lock lock-all lock-tools bench bench-fleet
 
