@@ -21,6 +21,7 @@ from conftest import (
 )
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from packaging.version import Version
 
 BACKENDS = {"local": "local", "s3": "ECS", "gs": "GCS"}
 UI_TELEMETRY = "/ajax-api/3.0/mlflow/ui-telemetry"
@@ -102,6 +103,20 @@ def test_the_server_runs_one_worker_per_cpu_of_the_docker_host_up_to_four(
     (uvicorn,) = [pid for pid, _, args in processes if " -m uvicorn " in args]
     workers = [args for _, ppid, args in processes if ppid == uvicorn and "spawn_main" in args]
     assert len(workers) == expected, processes
+
+
+def test_the_genai_job_runner_is_off(deployment: Deployment) -> None:
+    """mlflow_server_job_execution false (the default): on releases that have MLflow's job
+    runner (3.5.0 on; MLflow starts it by default from 3.9.0) the container is told not
+    to start it, and no job runner or huey consumer runs beside the workers."""
+    if Version(deployment.version) < Version("3.5.0"):
+        pytest.skip(f"MLflow {deployment.version} has no job runner")
+    assert container_env(deployment)["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    container = docker.from_env().containers.get(deployment.container)
+    processes = [args for _, args in container.top(ps_args="-eo pid,args")["Processes"]]
+    assert any(" -m uvicorn " in args or "gunicorn" in args for args in processes), processes
+    jobs = [args for args in processes if "mlflow.server.jobs" in args or "huey" in args]
+    assert jobs == [], jobs
 
 
 def test_usage_telemetry_is_off(deployment: Deployment) -> None:

@@ -131,7 +131,8 @@ def server(
              "--artifacts-destination", str(tmp_path / "artifacts")],
             cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "PATH": f"{venv}/bin:{os.environ['PATH']}",  # gunicorn
-                 "MLFLOW_DISABLE_TELEMETRY": "true"},
+                 # As the role runs it (mlflow_server_job_execution false).
+                 "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 180
