@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from pathlib import Path
@@ -56,6 +57,19 @@ def test_a_release_bump_migrates_the_shared_database_once(fleet: Fleet) -> None:
           + ", ".join(f"({a:.0f}, {b:.1f})" for a, b in probe.stretches() if b >= 0.5))  # fmt: skip
     assert total > 0, "no downtime: were the servers not stopped for the migration?"
     assert load.read_back() == []
+
+
+def test_a_deploy_with_nothing_to_do_stops_after_reading_each_host(fleet: Fleet) -> None:
+    """The hosts the image is shipped to have no base image (it is on the build host):
+    a run with nothing to do reads the base images where the image is built and walks
+    no host's deploy (it did before: "the base image is not on the Docker host")."""
+    result = fleet.run_playbook()
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "tasks/deploy.yml for" not in output, output[-4000:]
+    recap = output[output.rfind("PLAY RECAP") :]
+    for host in [*fleet.app_urls, "fleet-lb"]:
+        assert re.search(rf"^{host}\s+:.* changed=0 .* failed=0 ", recap, re.M), recap
 
 
 def test_every_host_runs_the_same_image(fleet: Fleet) -> None:
