@@ -16,7 +16,7 @@ from typing import Any
 
 import docker
 import pytest
-from conftest import Deployment, assert_no_secret, run_playbook, wait_healthy
+from conftest import Deployment, assert_no_secret, recap_changed, run_playbook, wait_healthy
 from inputs import ADMIN, FAKE_SECRETS, REPLICAS, STAND_IN_FILE, TLS
 
 pytestmark = pytest.mark.default_scenario
@@ -222,11 +222,6 @@ def failures(stdout: str) -> dict[str, str]:
     return texts
 
 
-RECAP = re.compile(
-    r"^(?P<host>case-\S+)\s+: ok=\d+\s+changed=\d+\s+unreachable=\d+\s+failed=(?P<failed>\d+)", re.M
-)
-
-
 @pytest.fixture(scope="module")
 def outcomes(
     deployment: Deployment, tmp_path_factory: pytest.TempPathFactory
@@ -255,9 +250,8 @@ def outcomes(
     )  # fmt: skip
     after = fingerprint(deployment)
     texts = failures(result.stdout)
-    failed = {m["host"]: int(m["failed"]) for m in RECAP.finditer(result.stdout)}
     return {
-        name: {"result": result, "failed": failed.get(f"case-{name}", 0),
+        name: {"result": result, "failed": recap_changed(result.stdout, f"case-{name}", "failed"),
                "text": " ".join(texts.get(f"case-{name}", "").split()),
                "before": before, "after": after}
         for name in CASES
