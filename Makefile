@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # longest scenario), the second the rest. fleet, gcs and postgres build 3.17.2 after
 # default or upgrade has, mariadb its 2.13.0 after upgrade has: they find them in the
 # cache. Three lanes were slower: the suite is CPU-bound on 2 cores.
-LANES ?= "upgrade fleet releases gcs" "default mariadb auth s3 postgres"
+LANES ?= "upgrade fleet releases gcs" "default mariadb auth s3"
 
 .PHONY: venv deploy teardown test checks prepare-host lint lint-ansible lint-static unit molecule lock lock-all lock-tools bench bench-fleet
 
