@@ -17,8 +17,8 @@ CASES = {
         {"given": [DEFAULT, DEFAULT], "compression": False},
         ["-o Compression=no -o ControlMaster=auto -o ControlPersist=60s"] * 2),
     "the inventory's own args kept": (
-        {"given": ["-o ProxyJump=bastion -C", "-4 -o ServerAliveInterval=30"], "compression": False},
-        ["-o Compression=no -o ProxyJump=bastion", "-o Compression=no -4 -o ServerAliveInterval=30"]),
+        {"given": ["-o ProxyJump=jump -C", "-4 -o ServerAliveInterval=5"], "compression": False},
+        ["-o Compression=no -o ProxyJump=jump", "-o Compression=no -4 -o ServerAliveInterval=5"]),
     "no args at all": (
         {"given": ["", ""], "compression": False},
         ["-o Compression=no", "-o Compression=no"]),
@@ -27,8 +27,8 @@ CASES = {
         ["-o Compression=no -o ProxyCommand=nc-C %h %p",
          "-o Compression=no -o ControlMaster=auto -o ControlPersist=60s"]),
     "compression asked for: untouched": (
-        {"given": [DEFAULT, "-o ProxyJump=bastion"], "compression": True},
-        [DEFAULT, "-o ProxyJump=bastion"]),
+        {"given": [DEFAULT, "-o ProxyJump=jump"], "compression": True},
+        [DEFAULT, "-o ProxyJump=jump"]),
 }  # fmt: skip
 
 
