@@ -37,3 +37,13 @@ def run_role_play(playbook: Path, out: Path, **extra: Any) -> Any:
              "ANSIBLE_FILTER_PLUGINS": str(_PATH.parent)},
     )  # fmt: skip
     return json.loads(out.read_text())
+
+
+def run_role_cases(
+    playbook: Path, cases: dict[str, tuple[Any, Any]], out_dir: Path
+) -> dict[str, Any]:
+    """Run `playbook` with the inputs of `cases` (name -> (inputs, expected)) as its
+    `cases`, and return each case's result by name."""
+    inputs = [case for case, _ in cases.values()]
+    results = run_role_play(playbook, out_dir / "results.json", cases=inputs)
+    return dict(zip(cases, results, strict=True))

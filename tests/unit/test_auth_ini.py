@@ -9,7 +9,7 @@ import configparser
 from pathlib import Path
 
 import pytest
-from role_filters import run_role_play
+from role_filters import run_role_cases
 
 HERE = Path(__file__).resolve().parent
 CASES = {
@@ -23,10 +23,9 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, configparser.ConfigParser]:
-    out = tmp_path_factory.mktemp("ini") / "results.json"
-    results = run_role_play(HERE / "auth_ini.yml", out, cases=[c for c, _ in CASES.values()])
+    results = run_role_cases(HERE / "auth_ini.yml", CASES, tmp_path_factory.mktemp("ini"))
     parsed = {}
-    for name, text in zip(CASES, results, strict=True):
+    for name, text in results.items():
         # MLflow reads the file with configparser: so does the test.
         parser = configparser.ConfigParser()
         parser.read_string(text)

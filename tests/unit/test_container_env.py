@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from role_filters import run_role_play
+from role_filters import run_role_cases
 
 HERE = Path(__file__).resolve().parent
 KEY = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
@@ -25,9 +25,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
-    out = tmp_path_factory.mktemp("env") / "results.json"
-    results = run_role_play(HERE / "container_env.yml", out, cases=[c for c, _ in CASES.values()])
-    return dict(zip(CASES, results, strict=True))
+    return run_role_cases(HERE / "container_env.yml", CASES, tmp_path_factory.mktemp("env"))
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from role_filters import run_role_play
+from role_filters import run_role_cases
 
 HERE = Path(__file__).resolve().parent
 GTHREAD = "--worker-class=gthread --threads=8"
@@ -48,9 +48,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
-    out = tmp_path_factory.mktemp("opts") / "results.json"
-    results = run_role_play(HERE / "server_opts.yml", out, cases=[c for c, _ in CASES.values()])
-    return dict(zip(CASES, results, strict=True))
+    return run_role_cases(HERE / "server_opts.yml", CASES, tmp_path_factory.mktemp("opts"))
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from role_filters import run_role_play
+from role_filters import run_role_cases
 
 HERE = Path(__file__).resolve().parent
 DEFAULT = "-C -o ControlMaster=auto -o ControlPersist=60s"
@@ -34,9 +34,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
-    out = tmp_path_factory.mktemp("ship") / "results.json"
-    results = run_role_play(HERE / "ship_ssh_args.yml", out, cases=[c for c, _ in CASES.values()])
-    return dict(zip(CASES, results, strict=True))
+    return run_role_cases(HERE / "ship_ssh_args.yml", CASES, tmp_path_factory.mktemp("ship"))
 
 
 @pytest.mark.parametrize("name", CASES)
