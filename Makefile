@@ -5,11 +5,11 @@ VENV ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Scenarios run in two lanes side by side (scripts/molecule-lanes.sh); one lane per
 # quoted list. One scenario: make molecule LANES=default
-# Balanced by the CI-like runs (2026-11-29: upgrade 655 s, fleet 1870, releases 1118;
-# default 917, mariadb 508, auth 1209, gcs 536): the first lane carries the fleet (its
-# longest scenario), the second the rest. fleet, gcs and postgres build 3.17.2 after
-# default or upgrade has, mariadb its 2.13.0 after upgrade has: they find them in the
-# cache. Three lanes were slower: the suite is CPU-bound on 2 cores.
+# Balanced by the CI-like run of 2026-11-29 afternoon (upgrade 857 s, fleet 2224,
+# releases 1161, gcs 513; default 2113, mariadb 937, auth 1089, s3 864): the first lane
+# carries the fleet (its longest scenario), the second the rest. fleet, gcs and s3 build
+# 3.17.2 after default or upgrade has, mariadb its 2.13.0 after upgrade has: they find
+# them in the cache. Three lanes were slower: the suite is CPU-bound on 2 cores.
 LANES ?= "upgrade fleet releases gcs" "default mariadb auth s3"
 
 .PHONY: venv deploy teardown test checks prepare-host lint lint-ansible lint-static unit molecule lock lock-all lock-tools bench bench-fleet
