@@ -208,8 +208,8 @@ def test_image_alone_renders_its_ini_from_the_seed_variables(
     deployment: Deployment, docker_client: docker.DockerClient
 ) -> None:
     """`docker run ... mlflow-server --port 5005 --app-name basic-auth` with AUTH_*
-    (and one worker: MLflow's four each import MLflow, 80-160 s of CPU on 3.x on two
-    cores beside the other lane, for no more proof)."""
+    (and one worker: with MLflow's four, each importing MLflow, 3.x took 80-160 s to
+    start on two cores beside the other lane, for no more proof)."""
     admin = ("seed-admin", secrets.token_urlsafe(18) + "%x")
     port = free_port()
     container = docker_client.containers.run(
