@@ -304,8 +304,8 @@ def json_run(deployment: Deployment, playbook: str, *options: str) -> dict[str, 
     return json_of(result.stdout)
 
 
-def recap_changed(output: str, host: str, field: str = "changed") -> int:
-    """The `changed=` (or another field's) count of the host's PLAY RECAP line."""
+def recap_count(output: str, host: str, field: str = "changed") -> int:
+    """A field's count (`changed=` unless told) in the host's PLAY RECAP line."""
     lines = [x for x in output.splitlines() if x.startswith(f"{host} ") and "changed=" in x]
     return int(lines[-1].split(f"{field}=")[1].split()[0])
 

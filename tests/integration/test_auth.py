@@ -19,7 +19,7 @@ from conftest import (
     assert_no_secret,
     call,
     free_port,
-    recap_changed,
+    recap_count,
     run_playbook,
     wait_healthy,
 )
@@ -157,7 +157,7 @@ def test_a_new_password_in_the_inventory_is_rotated_and_never_printed(
     assert _accepts(deployment, old)
 
     checked = _deploy(deployment, new, "--check")
-    assert recap_changed(checked, deployment.host) > 0, "check mode hid the pending change"
+    assert recap_count(checked, deployment.host) > 0, "check mode hid the pending change"
     assert _accepts(deployment, old) and not _accepts(deployment, new)
 
     rotated = _deploy(deployment, new)

@@ -16,7 +16,7 @@ from typing import Any
 
 import docker
 import pytest
-from conftest import Deployment, assert_no_secret, recap_changed, run_playbook, wait_healthy
+from conftest import Deployment, assert_no_secret, recap_count, run_playbook, wait_healthy
 from inputs import ADMIN, FAKE_SECRETS, REPLICAS, STAND_IN_FILE, TLS
 
 pytestmark = pytest.mark.default_scenario
@@ -251,7 +251,7 @@ def outcomes(
     after = fingerprint(deployment)
     texts = failures(result.stdout)
     return {
-        name: {"result": result, "failed": recap_changed(result.stdout, f"case-{name}", "failed"),
+        name: {"result": result, "failed": recap_count(result.stdout, f"case-{name}", "failed"),
                "text": " ".join(texts.get(f"case-{name}", "").split()),
                "before": before, "after": after}
         for name in CASES

@@ -20,7 +20,7 @@ from typing import Any
 
 import docker
 import pytest
-from conftest import Deployment, call, recap_changed, run_playbook, wait_healthy
+from conftest import Deployment, call, recap_count, run_playbook, wait_healthy
 
 pytestmark = pytest.mark.default_scenario
 
@@ -48,7 +48,7 @@ def _deploy(deployment: Deployment, server: str, release: str, *options: str) ->
     """site.yml for one of the two servers; its PLAY RECAP `changed=`."""
     result = run_playbook(deployment, "site.yml", _vars(server, release), *options)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    return recap_changed(result.stdout, deployment.host or "instance")
+    return recap_count(result.stdout, deployment.host or "instance")
 
 
 def _release_tags() -> set[str]:
