@@ -1,14 +1,16 @@
-"""Two servers on one host, sharing an image name, through four releases.
+"""Two servers on one host, sharing an image name, through three images.
 
-Server A moves 2.13.0 -> 2.14.3 -> 2.16.2 -> 3.17.2 while server B stays on 2.13.0, then
-B follows to 3.17.2 (2.13.0 and 3.17.2 are the releases other scenarios build: their
-installs come from the build cache; 2.14.3 and 2.16.2, whose server-only installs are
-about 60% of a 3.x one, are built here; one worker each). Each server keeps
-its newest `mlflow_server_keep_images` (3) images, but never removes one that a container
-uses: after A's fourth release the 2.13.0 image, beyond A's three, stays for B; once B
-has moved, B's deploy removes it. A deploy only builds an image when it is missing and
-moves `latest` only then, so a deploy of one server never makes a re-run (or `--check`)
-of the other report a change. What each server holds survives every release.
+Server A moves 2.13.0 -> 3.17.2 with metrics (a build of its own) -> 3.17.2 while
+server B stays on 2.13.0, then B follows to A's image. 2.13.0 and 3.17.2 are the
+releases other scenarios build (their installs come from the build cache); the metrics
+image adds the exporter's small lock on top of 3.17.2's install, so the test builds no
+other release (it went through 2.14.3 and 2.16.2 before: two cold builds, most of its
+time). Each server keeps its newest `mlflow_server_keep_images`
+(2 here) images, but never removes one that a container uses: after A's third image the
+2.13.0 image, beyond A's two, stays for B; once B has moved, B's deploy removes it. A
+deploy only builds an image when it is missing and moves `latest` only then, so a deploy
+of one server never makes a re-run (or `--check`) of the other report a change. What
+each server holds survives every release. One worker each.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from conftest import Deployment, call, recap_count, run_playbook, wait_healthy
 
 pytestmark = pytest.mark.default_scenario
 
-RELEASES = ["2.13.0", "2.14.3", "2.16.2", "3.17.2"]
+# A's images in turn: (release, metrics); B starts on the first and ends on the last.
+IMAGES = [("2.13.0", False), ("3.17.2", True), ("3.17.2", False)]
 IMAGE = "molecule-neighbours"
 SERVERS = {
     "a": {"mlflow_server_container_name": "molecule-nb-a", "mlflow_server_port": 5031,
@@ -34,39 +37,40 @@ SERVERS = {
 }  # fmt: skip
 
 
-def _vars(server: str, release: str) -> dict[str, Any]:
+def _vars(server: str, image: tuple[str, bool]) -> dict[str, Any]:
     # One worker: a server start imports MLflow once instead of four times (gunicorn, 2.x).
-    return {**SERVERS[server], "mlflow_server_image_name": IMAGE,
-            "mlflow_server_version": release, "mlflow_server_workers": 1}  # fmt: skip
+    return {**SERVERS[server], "mlflow_server_image_name": IMAGE, "mlflow_server_keep_images": 2,
+            "mlflow_server_version": image[0], "mlflow_server_metrics_enabled": image[1],
+            "mlflow_server_workers": 1}  # fmt: skip
 
 
 def _url(server: str) -> str:
     return f"http://127.0.0.1:{SERVERS[server]['mlflow_server_port']}"
 
 
-def _deploy(deployment: Deployment, server: str, release: str, *options: str) -> int:
+def _deploy(deployment: Deployment, server: str, image: tuple[str, bool], *options: str) -> int:
     """site.yml for one of the two servers; its PLAY RECAP `changed=`."""
-    result = run_playbook(deployment, "site.yml", _vars(server, release), *options)
+    result = run_playbook(deployment, "site.yml", _vars(server, image), *options)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return recap_count(result.stdout, deployment.host or "instance")
 
 
-def _release_tags() -> set[str]:
-    """The releases of the image name the host holds (`latest` left out)."""
+def _tags() -> set[str]:
+    """The tags of the image name the host holds (`latest` left out)."""
     tags = {tag for image in docker.from_env().images.list(name=IMAGE) for tag in image.tags}
-    return {
-        tag.split(":", 1)[1].split("-", 1)[0]
-        for tag in tags
-        if tag.startswith(f"{IMAGE}:") and not tag.endswith(":latest")
-    }
+    return {tag for tag in tags if tag.startswith(f"{IMAGE}:") and not tag.endswith(":latest")}
 
 
-def _serves(server: str, release: str) -> None:
+def _serves(server: str, image: tuple[str, bool]) -> str:
+    """Check the server runs the image's release (and exporter); return its image tag."""
     wait_healthy(_url(server))
     status, version = call(_url(server), "/version")
-    assert (status, str(version).strip()) == (200, release), f"server {server}"
+    assert (status, str(version).strip()) == (200, image[0]), f"server {server}"
+    status, _ = call(_url(server), "/metrics")
+    assert (status == 200) == image[1], f"server {server}: /metrics answered {status}"
     container = docker.from_env().containers.get(SERVERS[server]["mlflow_server_container_name"])
-    assert container.attrs["Config"]["Labels"]["io.github.mlflow-server.version"] == release
+    assert container.attrs["Config"]["Labels"]["io.github.mlflow-server.version"] == image[0]
+    return str(container.attrs["Config"]["Image"])
 
 
 def _experiment(server: str, name: str) -> str:
@@ -78,13 +82,13 @@ def _experiment(server: str, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def neighbours(deployment: Deployment) -> Iterator[dict[str, str]]:
-    """Both servers on the first release, each with an experiment of its own; both
+    """Both servers on the first image, each with an experiment of its own; both
     removed (with their data and images) at the end."""
     names = {server: f"nb-{server}-{uuid.uuid4().hex[:8]}" for server in SERVERS}
     try:
         for server in SERVERS:
-            _deploy(deployment, server, RELEASES[0])
-            _serves(server, RELEASES[0])
+            _deploy(deployment, server, IMAGES[0])
+            _serves(server, IMAGES[0])
             status, body = call(_url(server), "/api/2.0/mlflow/experiments/create",
                                 method="POST", body={"name": names[server]})  # fmt: skip
             assert status == 200, body
@@ -92,7 +96,7 @@ def neighbours(deployment: Deployment) -> Iterator[dict[str, str]]:
     finally:
         for server in SERVERS:
             run_playbook(deployment, "teardown.yml", {
-                **_vars(server, RELEASES[-1]),
+                **_vars(server, IMAGES[-1]),
                 "mlflow_server_remove_data": True, "mlflow_server_remove_images": True,
             })  # fmt: skip
             shutil.rmtree(SERVERS[server]["mlflow_server_data_dir"], ignore_errors=True)
@@ -105,25 +109,32 @@ def neighbours(deployment: Deployment) -> Iterator[dict[str, str]]:
                     client.images.remove(tag)
 
 
-def test_two_servers_sharing_an_image_name_move_through_four_releases(
+def test_two_servers_sharing_an_image_name_move_through_three_images(
     deployment: Deployment, neighbours: dict[str, str]
 ) -> None:
-    for release in RELEASES[1:]:
-        _deploy(deployment, "a", release)
-        _serves("a", release)
+    tags = {}
+    for image in IMAGES[1:]:
+        _deploy(deployment, "a", image)
+        tags[image] = _serves("a", image)
         # B, untouched, still serves its release, and a re-run of it changes nothing.
-        _serves("b", RELEASES[0])
-        assert _deploy(deployment, "b", RELEASES[0]) == 0, f"after A moved to {release}"
-    # A keeps its three newest images; the fourth, beyond them, is B's: kept.
-    assert _release_tags() == set(RELEASES), "an image a container uses was removed"
+        tags[IMAGES[0]] = _serves("b", IMAGES[0])
+        assert _deploy(deployment, "b", IMAGES[0]) == 0, f"after A moved to {image}"
+    assert len(set(tags.values())) == len(IMAGES), f"three images, three tags: {tags}"
+    # A keeps its two newest images; the third, beyond them, is B's: kept.
+    assert _tags() == set(tags.values()), "an image a container uses was removed"
 
-    _deploy(deployment, "b", RELEASES[-1])
-    _serves("b", RELEASES[-1])
-    # Nobody runs 2.13.0 any more: B's deploy removed it, and kept the newest three.
-    assert _release_tags() == set(RELEASES[1:])
+    # B's deploy keeps the newest image nobody runs: A's metrics image, built here after
+    # the 2.13.0 one (a cache hit keeps the date of its first build).
+    client = docker.from_env()
+    created = {image: client.images.get(tags[image]).attrs["Created"] for image in IMAGES[:2]}
+    assert created[IMAGES[1]] > created[IMAGES[0]], f"built in another order: {created}"
+    _deploy(deployment, "b", IMAGES[-1])
+    _serves("b", IMAGES[-1])
+    # Nobody runs 2.13.0 any more: B's deploy removed it, and kept the newest two.
+    assert _tags() == {tags[IMAGES[1]], tags[IMAGES[2]]}
 
     for server in SERVERS:
-        assert _deploy(deployment, server, RELEASES[-1]) == 0, f"re-run of server {server}"
-        assert _deploy(deployment, server, RELEASES[-1], "--check") == 0, f"--check of {server}"
-        # What it held before four releases is still there.
+        assert _deploy(deployment, server, IMAGES[-1]) == 0, f"re-run of server {server}"
+        assert _deploy(deployment, server, IMAGES[-1], "--check") == 0, f"--check of {server}"
+        # What it held before the three images is still there.
         _experiment(server, neighbours[server])
