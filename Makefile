@@ -26,10 +26,9 @@ deploy: venv
 teardown: venv
 	ansible-playbook -i inventory/local/hosts.yml playbooks/teardown.yml
 
-# The checks run while the host is prepared for the scenarios (engine, base image).
+# The checks run beside the host's preparation (engine, base image) and the scenarios.
 test: venv
-	$(MAKE) --no-print-directory --jobs=2 --output-sync=target checks prepare-host
-	scripts/molecule-lanes.sh $(LANES)
+	scripts/test.sh $(LANES)
 
 checks: lint unit
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make test: the checks (lint, unit tests) start first and run beside the host's
+# preparation and the scenarios, which need only the prepared host. The checks are about
+# four minutes of CPU: beside the lanes they use what the lanes leave idle (containers
+# starting, health checks, object stores) instead of holding the lanes back. Their
+# output is printed whole when they end, between two scenarios' outputs; `make test`
+# fails when either the checks or a scenario failed.
+set -uo pipefail
+logs="${MOLECULE_LOG_DIR:-.molecule-logs}"
+mkdir -p "$logs"
+# Not under $logs/*.log: molecule-lanes.sh empties those when it starts.
+out="$logs/checks.out"
+
+(
+    make --no-print-directory --jobs=2 --output-sync=target checks >"$out" 2>&1
+    status=$?
+    {
+        flock 9
+        echo "=== make checks"
+        cat "$out"
+        echo "=== checks $([ "$status" -eq 0 ] && echo passed || echo FAILED)"
+    } 9>>"$logs/.print-lock"
+    exit "$status"
+) &
+checks=$!
+
+make --no-print-directory prepare-host && scripts/molecule-lanes.sh "$@"
+scenarios=$?
+wait "$checks"
+checks_status=$?
+echo "checks: $([ "$checks_status" -eq 0 ] && echo passed || echo FAILED)"
+[ "$scenarios" -eq 0 ] && [ "$checks_status" -eq 0 ]
