@@ -5,8 +5,8 @@ VENV ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Scenarios run in two lanes side by side (scripts/molecule-lanes.sh); one lane per
 # quoted list. One scenario: make molecule LANES=default
-# Balanced by the CI-like run of 2026-12-04 (upgrade 477 s, fleet 1004, releases 569,
-# gcs 236; default 1015, mariadb 356, auth 569, s3 420; 43 min in all): the first lane
+# Balanced by the CI-like run of 2026-12-04 (upgrade 426 s, fleet 1045, releases 563,
+# gcs 205; default 931, mariadb 349, auth 614, s3 381; 41 min in all): the first lane
 # carries the fleet (its longest scenario), the second the rest. fleet, gcs and s3 build
 # 3.17.2 after default or upgrade has, mariadb its 2.13.0 after upgrade has: they find
 # them in the cache. Three lanes were slower: the suite is CPU-bound on 2 cores.
