@@ -8,8 +8,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Balanced by the CI-like run of 2026-12-04 (upgrade 426 s, fleet 1045, releases 563,
 # gcs 205; default 931, mariadb 349, auth 614, s3 381; 41 min in all): the first lane
 # carries the fleet (its longest scenario), the second the rest. fleet, gcs and s3 build
-# 3.17.2 after default or upgrade has, mariadb its 2.13.0 after upgrade has: they find
-# them in the cache. Three lanes were slower: the suite is CPU-bound on 2 cores.
+# 3.17.2 after default or upgrade has, and the server-only 2.13.0 is built once, by
+# whichever of default (its neighbours test), fleet and mariadb gets there first: the
+# others find them in the cache. Three lanes were slower: the suite is CPU-bound on 2 cores.
 LANES ?= "upgrade fleet releases gcs" "default mariadb auth s3"
 
 .PHONY: venv deploy teardown test checks prepare-host lint lint-ansible lint-static unit molecule lock lock-all lock-tools bench bench-fleet

@@ -4,9 +4,8 @@ Server A moves 2.13.0 -> 3.17.2 with metrics (a build of its own) -> 3.17.2 whil
 server B stays on 2.13.0, then B follows to A's image. 2.13.0 and 3.17.2 are the
 releases other scenarios build (their installs come from the build cache); the metrics
 image adds the exporter's small lock on top of 3.17.2's install, so the test builds no
-other release (it went through 2.14.3 and 2.16.2 before: two cold builds, most of its
-time). Each server keeps its newest `mlflow_server_keep_images`
-(2 here) images, but never removes one that a container uses: after A's third image the
+release of its own. Each server keeps its newest `mlflow_server_keep_images` (2 here)
+images, but never removes one that a container uses: after A's third image the
 2.13.0 image, beyond A's two, stays for B; once B has moved, B's deploy removes it. A
 deploy only builds an image when it is missing and moves `latest` only then, so a deploy
 of one server never makes a re-run (or `--check`) of the other report a change. What
