@@ -17,5 +17,6 @@ fi
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
 # --no-compile: byte-compiling every file of ansible's collections takes most of the
-# install (55 s against 15 s here); Python compiles what is imported on first use.
+# install (55 s against 15 s here); Python compiles what is imported on first use and
+# keeps it, so the Makefile unexports PYTHONDONTWRITEBYTECODE.
 "$venv/bin/pip" install --quiet --no-compile -r requirements.txt
