@@ -4,20 +4,22 @@ SHELL := /bin/bash
 VENV ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Python keeps what it compiles (__pycache__): hosts that set PYTHONDONTWRITEBYTECODE (these
-# machines do) would compile ansible, the Docker SDK and mlflow from source in every process
-# (measured here: an ansible-playbook start 1.6 -> 1.0 s of CPU, a community.docker module
-# call 4.2 -> 1.6 s, `import mlflow` 3.4 -> 1.5 s). The venv is installed without
-# byte-compiling, so what runs is compiled once, on first use.
+# machines do) would compile ansible and mlflow from source in every process (measured
+# here: an ansible-playbook start 1.1-1.5 -> 0.6-0.7 s of CPU, `import mlflow` 3.4 -> 1.5 s;
+# a module's own code comes from its AnsiballZ zip, compiled on every call either way).
+# The venv is installed without byte-compiling, so what runs is compiled once, on first use.
 unexport PYTHONDONTWRITEBYTECODE
 # Scenarios run in two lanes side by side (scripts/molecule-lanes.sh); one lane per
 # quoted list. One scenario: make molecule LANES=default
-# Balanced by the CI-like run of 2026-12-04 (upgrade 426 s, fleet 1045, releases 563,
-# gcs 205; default 931, mariadb 349, auth 614, s3 381; 41 min in all): the first lane
-# carries the fleet (its longest scenario), the second the rest. fleet, gcs and s3 build
-# 3.17.2 after default or upgrade has, and the server-only 2.13.0 is built once, by
-# whichever of default (its neighbours test), fleet and mariadb gets there first: the
-# others find them in the cache. Three lanes were slower: the suite is CPU-bound on 2 cores.
-LANES ?= "upgrade fleet releases gcs" "default mariadb auth s3"
+# Balanced by the CI-like run of 2026-12-04 (upgrade 452 s, fleet 1046, releases 477,
+# gcs 194; default 942, mariadb 339, auth 569, s3 380; 40 min 39 s in all): the first lane
+# carries the fleet (its longest scenario), the second the rest; s3, whose failing
+# deploys wait on boto's retries, runs before auth, so that the run does not end on waits
+# with one lane idle. fleet, gcs and s3 build 3.17.2 after default or upgrade has, and the
+# server-only 2.13.0 is built once, by whichever of default (its neighbours test), fleet
+# and mariadb gets there first: the others find them in the cache. Three lanes were
+# slower: the suite is CPU-bound on 2 cores.
+LANES ?= "upgrade fleet releases gcs" "default mariadb s3 auth"
 
 .PHONY: venv deploy teardown test checks prepare-host lint lint-ansible lint-static unit molecule lock lock-all lock-tools bench bench-fleet
 
