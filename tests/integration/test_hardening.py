@@ -19,6 +19,7 @@ def test_the_container_is_hardened(deployment: Deployment) -> None:
     assert not host.get("CapAdd")
     assert any(opt.startswith("no-new-privileges") for opt in host["SecurityOpt"] or [])
     assert host["PidsLimit"] == 1024
+    assert host["Init"] is True  # Docker's init as PID 1 passes SIGTERM on to the server
     bounded_log = {"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}}
     assert host["LogConfig"] == bounded_log
     assert attrs["Config"]["User"] == "10001"
