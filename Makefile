@@ -11,14 +11,15 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 unexport PYTHONDONTWRITEBYTECODE
 # Scenarios run in two lanes side by side (scripts/molecule-lanes.sh); one lane per
 # quoted list. One scenario: make molecule LANES=default
-# Balanced by the CI-like run of 2026-12-04 (upgrade 452 s, fleet 1046, releases 477,
-# gcs 194; default 942, mariadb 339, auth 569, s3 380; 40 min 39 s in all): the first lane
-# carries the fleet (its longest scenario), the second the rest; s3, whose failing
-# deploys wait on boto's retries, runs before auth, so that the run does not end on waits
-# with one lane idle. fleet, gcs and s3 build 3.17.2 after default or upgrade has, and the
-# server-only 2.13.0 is built once, by whichever of default (its neighbours test), fleet
-# and mariadb gets there first: the others find them in the cache. Three lanes were
-# slower: the suite is CPU-bound on 2 cores.
+# Balanced by the CI-like run of 99a0d43 (2026-12-04: upgrade 393 s, fleet 961, releases
+# 441, gcs 193; default 830, mariadb 301, s3 434, auth 424; 36 min 13 s in all, the
+# lanes' scenarios adding up to 1988 and 1989 s): the first lane carries the fleet (its
+# longest scenario), the second the rest; s3, whose failing deploys wait on boto's
+# retries, runs before auth, so that the run does not end on waits with one lane idle.
+# fleet, gcs and s3 build 3.17.2 after default or upgrade has, and the server-only
+# 2.13.0 is built once, by whichever of default (its neighbours test), fleet and mariadb
+# gets there first: the others find them in the cache. Three lanes were slower: the
+# suite is CPU-bound on 2 cores.
 LANES ?= "upgrade fleet releases gcs" "default mariadb s3 auth"
 
 .PHONY: venv deploy teardown test checks prepare-host lint lint-ansible lint-static unit molecule lock lock-all lock-tools bench bench-fleet
