@@ -5,6 +5,10 @@ keep it in the host's `mlflow_server_warnings` fact for the deploy summary.
   mlflow_server_warn:
     msg: ARTIFACT_BACKEND=ECS lacks ...
 
+- name: Several at once (one task, one forked worker)
+  mlflow_server_warn:
+    msg: ["first warning", "second warning"]
+
 - name: Start this run's list of warnings
   mlflow_server_warn:
     forget: true
@@ -29,13 +33,14 @@ class ActionModule(ActionBase):
             result.update(changed=False, ansible_facts={"mlflow_server_warnings": []})
             return result
         msg = self._task.args.get("msg")
-        if not isinstance(msg, str) or not msg:
-            raise AnsibleActionFail("mlflow_server_warn needs a non-empty 'msg'")
+        msgs = [msg] if isinstance(msg, str) else msg
+        if not isinstance(msgs, list) or not msgs or not all(isinstance(m, str) and m for m in msgs):
+            raise AnsibleActionFail("mlflow_server_warn needs a non-empty 'msg' (or a list of them)")
         earlier = list((task_vars or {}).get("mlflow_server_warnings") or [])
         result.update(
             changed=False,
             msg=msg,
-            warnings=[msg],
-            ansible_facts={"mlflow_server_warnings": [*earlier, " ".join(msg.split())]},
+            warnings=list(msgs),
+            ansible_facts={"mlflow_server_warnings": [*earlier, *(" ".join(m.split()) for m in msgs)]},
         )
         return result
