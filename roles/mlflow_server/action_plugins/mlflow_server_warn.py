@@ -34,13 +34,14 @@ class ActionModule(ActionBase):
             return result
         msg = self._task.args.get("msg")
         msgs = [msg] if isinstance(msg, str) else msg
-        if not isinstance(msgs, list) or not msgs or not all(isinstance(m, str) and m for m in msgs):
-            raise AnsibleActionFail("mlflow_server_warn needs a non-empty 'msg' (or a list of them)")
+        if not (isinstance(msgs, list) and msgs and all(isinstance(m, str) and m for m in msgs)):
+            raise AnsibleActionFail("mlflow_server_warn needs a non-empty 'msg' or list of them")
         earlier = list((task_vars or {}).get("mlflow_server_warnings") or [])
+        said = [" ".join(m.split()) for m in msgs]
         result.update(
             changed=False,
             msg=msg,
             warnings=list(msgs),
-            ansible_facts={"mlflow_server_warnings": [*earlier, *(" ".join(m.split()) for m in msgs)]},
+            ansible_facts={"mlflow_server_warnings": [*earlier, *said]},
         )
         return result
