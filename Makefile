@@ -11,9 +11,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 unexport PYTHONDONTWRITEBYTECODE
 # Scenarios run in two lanes side by side (scripts/molecule-lanes.sh); one lane per
 # quoted list. One scenario: make molecule LANES=default
-# Balanced by the CI-like run of 99a0d43 (2026-12-04: upgrade 393 s, fleet 961, releases
-# 441, gcs 193; default 830, mariadb 301, s3 434, auth 424; 36 min 13 s in all, the
-# lanes' scenarios adding up to 1988 and 1989 s): the first lane carries the fleet (its
+# Balanced by the CI-like run of f7d60d9 (2026-12-04: upgrade 313 s, fleet 765, releases
+# 390, gcs 163; default 678, mariadb 233, s3 348, auth 365; 29 min 26 s in all, the
+# lanes' scenarios adding up to 1631 and 1624 s): the first lane carries the fleet (its
 # longest scenario), the second the rest; s3, whose failing deploys wait on boto's
 # retries, runs before auth, so that the run does not end on waits with one lane idle.
 # fleet, gcs and s3 build 3.17.2 after default or upgrade has, and the server-only
