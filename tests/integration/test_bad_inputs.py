@@ -108,6 +108,10 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
                          ["/nonexistent/cert.pem", "PEM files on the controller"]),
     "tls-under-waitress": ({**TLS, "mlflow_server_extra_args": ["--waitress-opts", "--threads 4"]},
                            ["(--waitress-opts in mlflow_server_extra_args) serves no TLS"]),
+    # Closed by default: another address without auth and TLS needs the explicit switch.
+    "open-by-default": (EXPOSED, ["mlflow_server_bind_address=0.0.0.0", "with no authentication",
+                                  "mlflow_server_auth_enabled", "127.0.0.1",
+                                  "mlflow_server_exposure_strict=false"]),
     "strict-open-server": ({**EXPOSED, "mlflow_server_exposure_strict": True},
                            ["with no authentication", "mlflow_server_auth_enabled"]),
     "strict-auth-in-clear": ({**ADMIN, **EXPOSED, "mlflow_server_exposure_strict": True},

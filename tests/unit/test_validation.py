@@ -17,6 +17,10 @@ from inputs import ADMIN, REPLICAS, TLS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+# The server published on every address; opened without auth and TLS only when
+# mlflow_server_exposure_strict is turned off (it is on by default).
+OPEN_ADDRESS: dict[str, Any] = {"mlflow_server_bind_address": "0.0.0.0"}
+OPENED: dict[str, Any] = {**OPEN_ADDRESS, "mlflow_server_exposure_strict": False}
 # id -> (inputs, None when valid, else words the message must hold)
 CASES: dict[str, dict[str, Any]] = {
     "2.13-default-admin": {"mlflow_server_version": "2.13.0", "mlflow_server_auth_enabled": True},
@@ -31,7 +35,7 @@ CASES: dict[str, dict[str, Any]] = {
     "tls": TLS,
     "strict-loopback": {"mlflow_server_exposure_strict": True,
                         "mlflow_server_bind_address": "127.0.0.1"},
-    "strict-auth-and-tls": {**ADMIN, **TLS, "mlflow_server_exposure_strict": True},
+    "strict-auth-and-tls": {**ADMIN, **TLS, **OPEN_ADDRESS, "mlflow_server_exposure_strict": True},
     # Names, paths and addresses the role checks, in the forms users give them.
     "registry-image-ipv6-limits": {
         "mlflow_server_image_name": "registry.example.com:5000/team/mlflow-server",
@@ -57,12 +61,14 @@ CASES: dict[str, dict[str, Any]] = {
 # Good input the role deploys, but says something about: id -> (inputs, words of a
 # warning it must give, or None when it must give no exposure warning).
 WARNING_CASES: dict[str, tuple[dict[str, Any], list[str] | None]] = {
-    "open-server-by-default": ({}, ["The MLflow server has no authentication",
-                                    "0.0.0.0:5005", "mlflow_server_auth_enabled",
-                                    "mlflow_server_exposure_strict=true refuses"]),
-    "auth-in-clear-text": (ADMIN, ["basic-auth passwords reach the MLflow server in clear text",
-                                   "mlflow_server_tls_certificate"]),
-    "auth-over-tls": ({**ADMIN, **TLS}, None),
+    "closed-by-default": ({}, None),
+    "open-server-when-allowed": (OPENED, ["The MLflow server has no authentication",
+                                          "0.0.0.0:5005", "mlflow_server_auth_enabled",
+                                          "mlflow_server_exposure_strict=true refuses"]),
+    "auth-in-clear-text": ({**ADMIN, **OPENED},
+                           ["basic-auth passwords reach the MLflow server in clear text",
+                            "mlflow_server_tls_certificate"]),
+    "auth-over-tls": ({**ADMIN, **TLS, **OPEN_ADDRESS}, None),
     "loopback-only": ({"mlflow_server_bind_address": "127.0.0.1"}, None),
 }  # fmt: skip
 
