@@ -1,9 +1,11 @@
-"""The README's configuration examples are what a scenario of `make test` deploys.
+"""The README's and the docs' configuration examples are what a scenario of `make test`
+deploys, and the README stays a front door (at most 250 lines).
 
-A `yaml` block of the README that starts with `# group_vars/<group>/main.yml` is a
-snippet users copy: a scenario in the suite's lanes must set every one of its variables
-to the same value in that group (secrets by the same vault variable, which the scenario
-generates), so the scenario's converge deploys the snippet and its verify proves it.
+A `yaml` block of README.md or of a page under docs/ that starts with
+`# group_vars/<group>/main.yml` is a snippet users copy: a scenario in the suite's lanes
+must set every one of its variables to the same value in that group (secrets by the same
+vault variable, which the scenario generates), so the scenario's converge deploys the
+snippet and its verify proves it.
 The example environments (`inventory/example/*`) are deployed by the `fleet` scenario:
 every variable they set, it sets too (values differ where they name the site's hosts).
 """
@@ -22,14 +24,18 @@ ROOT = Path(__file__).resolve().parents[2]
 VAULT_REFERENCE = re.compile(r"^\{\{\s*(vault_\w+)\s*\}\}$")
 
 
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def readme_snippets() -> list[tuple[str, dict[str, Any]]]:
-    """(group, variables) of every group_vars snippet of the README."""
-    text = (ROOT / "README.md").read_text()
+    """(group, variables) of every group_vars snippet of the README and the docs."""
     snippets = []
-    for block in re.findall(r"^```yaml\n(.*?)^```", text, flags=re.S | re.M):
-        header = re.match(r"# group_vars/(\w+)/main\.yml\n", block)
-        if header:
-            snippets.append((header.group(1), yaml.safe_load(block)))
+    for page in PAGES:
+        text = page.read_text()
+        for block in re.findall(r"^```yaml\n(.*?)^```", text, flags=re.S | re.M):
+            header = re.match(r"# group_vars/(\w+)/main\.yml\n", block)
+            if header:
+                snippets.append((header.group(1), yaml.safe_load(block)))
     return snippets
 
 
@@ -68,7 +74,19 @@ SNIPPETS = readme_snippets()
 
 
 def test_the_readme_has_snippets_to_check() -> None:
-    assert SNIPPETS, "no `# group_vars/<group>/main.yml` yaml block found in README.md"
+    assert SNIPPETS, "no `# group_vars/<group>/main.yml` yaml block in README.md or docs/"
+
+
+def test_the_readme_is_a_front_door() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines: move the depth to docs/"
+
+
+def test_every_page_the_readme_links_exists() -> None:
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(((?:docs|roles|inventory|playbooks)/[^)#]*)", text)
+    assert links, "the README links no docs page"
+    assert [link for link in links if not (ROOT / link).exists()] == []
 
 
 @pytest.mark.parametrize(("group", "snippet"), SNIPPETS, ids=[", ".join(s) for _, s in SNIPPETS])
