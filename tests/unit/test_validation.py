@@ -119,3 +119,34 @@ def test_an_exposed_server_is_warned_about(
     assert warned == (expected is not None), output[-2000:]
     for words in expected or []:
         assert words in output, output[-2000:]
+
+
+def test_an_older_ansible_core_is_refused_with_the_fix(tmp_path: Path) -> None:
+    """The role states ansible-core 2.19 as its oldest controller (meta/runtime.yml) and
+    checks it: under 2.18 the deploy stops at its first step, naming the version and the
+    fix. (The collections come from this venv's `ansible` package.)"""
+    venv = tmp_path / "ansible-2.18"
+    uv = str(Path(sys.executable).with_name("uv"))
+    subprocess.run([uv, "venv", "-q", str(venv), "--python", sys.executable], check=True)
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin/python"), "ansible-core==2.18.19"],
+        check=True,
+    )
+    extra = tmp_path / "inputs.json"
+    extra.write_text(json.dumps({"mlflow_server_data_dir": str(tmp_path / "data")}))
+    collections = next(p for p in map(Path, sys.path) if (p / "ansible_collections").is_dir())
+    result = subprocess.run(
+        [
+            str(venv / "bin/ansible-playbook"), str(HERE / "validate_case.yml"),
+            "-i", "localhost,", "-e", f"ansible_python_interpreter={venv / 'bin/python'}",
+            "-e", f"@{extra}",
+        ],
+        capture_output=True, text=True, cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")},
+             "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_NOCOLOR": "1",
+             "ANSIBLE_COLLECTIONS_PATH": str(collections)},
+    )  # fmt: skip
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output[-2000:]
+    assert "needs ansible-core 2.19 or newer" in output, output[-2000:]
+    assert "this is ansible-core 2.18.19" in output and "make venv" in output
