@@ -1,6 +1,6 @@
 """What an operator runs beside the deploy: playbooks/status.yml reports the server as
 it runs (read from the host, no credential shown, nothing changed); playbooks/gc.yml
-removes deleted runs and their artifacts for good."""
+removes deleted runs and their artifacts for good; a build that fails says why."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from conftest import (
     json_of,
     json_run,
     run_playbook,
+    wait_healthy,
 )
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -162,3 +163,26 @@ def test_gc_removes_deleted_runs_and_their_artifacts_for_good(
     # Nothing left to collect: a second run changes nothing.
     again = run_playbook(deployment, "gc.yml")
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
+
+
+@pytest.mark.default_scenario
+def test_a_failed_build_says_why_and_the_server_keeps_serving(deployment: Deployment) -> None:
+    """A build that cannot install its packages (its package index is the build
+    container's own 127.0.0.1:9, where nothing listens) fails the deploy with the build's
+    own last lines, before the running container is touched; the next deploy of the
+    inventory puts the build context back."""
+    engine = docker.from_env()
+    before = engine.containers.get(deployment.container).id
+    failed = run_playbook(
+        deployment, "site.yml", {"mlflow_server_pip_index_url": "http://127.0.0.1:9/simple/"}
+    )
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0, output[-3000:]
+    assert "failed; the running server was not touched" in output, output[-3000:]
+    last_lines = output.split("The build's last lines:", 1)[1]
+    assert "127.0.0.1:9" in last_lines or "uv==" in last_lines, last_lines[:3000]
+    wait_healthy(deployment.url)
+    assert engine.containers.get(deployment.container).id == before
+    again = run_playbook(deployment, "site.yml")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    assert engine.containers.get(deployment.container).id == before

@@ -360,6 +360,26 @@ def test_ini_values_reads_back_what_the_template_escaped() -> None:
     assert filters.mlflow_server_ini_values("", ["admin_password"]) == {}
 
 
+def test_build_failure_splits_the_error_from_the_builds_last_lines() -> None:
+    """docker_image's message: the error, then the build's output as a Python list of
+    chunks with the terminal's color codes (community.docker's own format)."""
+    output = [
+        "Step 1/2 : FROM base",
+        "",
+        " ---> Running in 1",
+        "\x1b[91mERROR: no uv\x1b[0m",
+        "done",
+    ]
+    message = f"Error building x - code: 1, message: The command failed, logs: {output}"
+    failure = filters.mlflow_server_build_failure(message, 2)
+    assert failure["error"] == "Error building x - code: 1, message: The command failed"
+    assert failure["last_lines"] == ["ERROR: no uv", "done"]
+    assert failure["text"] == "ERROR: no uv\ndone"
+    assert filters.mlflow_server_build_failure("no logs here", 5)["last_lines"] == []
+    unparsed = filters.mlflow_server_build_failure("e, logs: ['cut short", 5)
+    assert unparsed["last_lines"] == ["['cut short"]
+
+
 def test_log_tail_gives_the_last_messages_of_a_json_file_log() -> None:
     log = "\n".join(
         [json.dumps({"log": f"line {n}\n", "stream": "stderr"}) for n in range(5)] + ["not json"]

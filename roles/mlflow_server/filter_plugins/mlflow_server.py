@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from datetime import UTC, datetime
@@ -197,6 +198,21 @@ def mlflow_server_log_tail(log: str, lines: int) -> list[str]:
         except (ValueError, KeyError, TypeError):
             tail.append(line.strip())
     return tail
+
+
+def mlflow_server_build_failure(message: str, lines: int) -> dict[str, Any]:
+    """A failed docker_image build's message, split into the build's error and the last
+    `lines` lines of its output as the build printed them (the module puts the output in
+    the message as a Python list of chunks, with the terminal's color codes)."""
+    error, _, logs = str(message).partition(", logs: ")
+    try:
+        chunks = ast.literal_eval(logs) if logs else []
+    except (ValueError, SyntaxError):
+        chunks = [logs]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(map(str, chunks)))
+    output = [line.rstrip() for line in text.splitlines() if line.strip()]
+    last = output[-int(lines) :] if int(lines) > 0 else []
+    return {"error": error, "last_lines": last, "text": "\n".join(last)}
 
 
 def mlflow_server_job_result(output: str) -> Any:
@@ -449,6 +465,7 @@ class FilterModule:
             "mlflow_server_host_path": mlflow_server_host_path,
             "mlflow_server_ini_values": mlflow_server_ini_values,
             "mlflow_server_log_tail": mlflow_server_log_tail,
+            "mlflow_server_build_failure": mlflow_server_build_failure,
             "mlflow_server_job_result": mlflow_server_job_result,
             "mlflow_server_schema_status": mlflow_server_schema_status,
         }
