@@ -28,23 +28,25 @@ def test_the_collection_installs_offline_and_its_site_playbook_deploys(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     dist, collections = tmp_path / "dist", tmp_path / "collections"
+    # Nothing of the checkout or the scenario: no Ansible settings (Molecule installs the
+    # project as a collection of its own), run from elsewhere.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     subprocess.run(
         [_tool("ansible-galaxy"), "collection", "build", "--output-path", str(dist), str(ROOT)],
-        check=True, capture_output=True, text=True, cwd=tmp_path,
+        check=True, capture_output=True, text=True, cwd=tmp_path, env=env,
     )  # fmt: skip
     (tarball,) = dist.glob("*.tar.gz")
     assert tarball.name == f"{COLLECTION.replace('.', '-')}-{GALAXY['version']}.tar.gz"
     install = subprocess.run(
         [_tool("ansible-galaxy"), "collection", "install", "--offline", "-p", str(collections),
          str(tarball)],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True, text=True, cwd=tmp_path, env=env,
     )  # fmt: skip
     assert install.returncode == 0, install.stdout + install.stderr
+    assert f"{COLLECTION}:{GALAXY['version']} was installed successfully" in install.stdout
     installed = collections / "ansible_collections" / GALAXY["namespace"] / GALAXY["name"]
     assert (installed / "roles/mlflow_server/tasks/main.yml").is_file()
 
-    # Nothing of the checkout: no roles path or config of the scenario, run elsewhere.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env |= {
         "ANSIBLE_COLLECTIONS_PATH": str(collections),
         "ANSIBLE_STDOUT_CALLBACK": "json",
