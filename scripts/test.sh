@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # make test: the checks (lint, unit tests) start first and run beside the host's
-# preparation and the scenarios, which need only the prepared host: the scenarios no
-# longer wait for the checks (in CI-like runs here they started 3 min into the run
-# instead of 7). The checks' output is printed whole when they end, between two
+# preparation and the scenarios, which need only the prepared host, so the scenarios
+# do not wait for the checks. The checks' output is printed whole when they end, between two
 # scenarios' outputs; `make test` fails when either the checks or a scenario failed.
 set -uo pipefail
 logs="${MOLECULE_LOG_DIR:-.molecule-logs}"
@@ -11,7 +10,7 @@ mkdir -p "$logs"
 out="$logs/checks.out"
 
 # The checks run niced: the host's preparation is the one step everything else waits
-# for, and beside full-priority checks its base image took 77 s instead of 17-26 s.
+# for, and full-priority checks beside it slow its base image down several times over.
 (
     nice -n 10 make --no-print-directory --jobs=2 --output-sync=target checks >"$out" 2>&1
     status=$?

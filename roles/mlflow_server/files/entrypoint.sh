@@ -123,8 +123,8 @@ if [ "$basic_auth" = true ]; then
             export MLFLOW_AUTH_CONFIG_PATH="$auth_dir/basic_auth.ini"
             say "basic-auth: admin $AUTH_USERNAME, auth database $(masked "$AUTH_DATABASE_URL"), default permission NO_PERMISSIONS"
             # Migrated once, here: every worker migrating a fresh auth database at once
-            # races (one dies, and the server never answered /health in 2 min on 2
-            # loaded cores). A deploy's one-off job does this for the role's servers.
+            # races (one dies, and the server may never answer /health). A deploy's
+            # one-off job does this for the role's servers.
             mlflow-db auth-upgrade
         else
             say "basic-auth: AUTH_USERNAME, AUTH_PASSWORD and AUTH_DATABASE_URL are not all set (missing:$missing): MLflow's default admin and permissions"
