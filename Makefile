@@ -16,7 +16,7 @@ unexport PYTHONDONTWRITEBYTECODE
 # 3.17.2 after default or upgrade has, and the server-only 2.13.0 is built once, by
 # whichever of default (its neighbours test), fleet and mariadb gets there first: the
 # others find them in the build cache.
-LANES ?= "upgrade fleet releases gcs" "default mariadb s3 auth"
+LANES ?= "upgrade fleet releases gcs azure" "default mariadb s3 auth"
 
 .DEFAULT_GOAL := help
 

@@ -49,6 +49,9 @@ def requirements(version: Version) -> list[str]:
         mlflow,
         "boto3",  # ECS / S3-compatible artifact storage
         "google-cloud-storage",  # GCS artifact storage
+        # Azure Blob artifact storage: MLflow's client takes a connection string (the role's
+        # way) or an account key; azure-identity (DefaultAzureCredential) is left out.
+        "azure-storage-blob",
         "psycopg2-binary",  # PostgreSQL tracking store
         *(
             # SQLAlchemy 2.1 (allowed from MLflow 3.9.0) reads postgresql:// as psycopg 3

@@ -6,7 +6,9 @@
     emulators.py gcs start --dir D --port 4443 --bucket B [--key K --token-port 4444]
     emulators.py postgres start --dir D --port 5433 --user U --database DB  (password on stdin)
     emulators.py mariadb start --dir D --port 3307 --user U --database DB  (password on stdin)
-    emulators.py s3|gcs|postgres|mariadb stop --dir D
+    emulators.py azure start --dir D --port 10000 --user ACCOUNT --bucket CONTAINER
+                           (the account key on stdin)
+    emulators.py s3|gcs|azure|postgres|mariadb stop --dir D
     emulators.py s3 bucket --port P --access-key K --secret-key S --bucket B
                            # an S3 store started elsewhere (a test host): wait, make the bucket
 
@@ -17,6 +19,9 @@ token_uri) grants a token only to a JWT signed with that service-account key, an
 each grant to D/token/grants.log: proof that the client used the key. Both listen
 on 127.0.0.1 only, run detached with a pid file in --dir, and `start` returns once the
 bucket exists. `start` on a running emulator does nothing.
+azure: Azurite (npm `azurite`, Microsoft's Azure Storage emulator; installed with npm into
+a cache dir on first use), its blob service on 127.0.0.1 with one account whose key is
+given (AZURITE_ACCOUNTS), and a container made with the Azure SDK.
 postgres: a real PostgreSQL cluster from Debian's packages (initdb as the postgres user,
 TCP on 127.0.0.1 with scram-sha-256 passwords, its socket in --dir), a login role and
 its database.
@@ -28,6 +33,7 @@ database; root logs in through the socket only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -155,6 +161,49 @@ def start_gcs(args: argparse.Namespace) -> None:
             method="POST",
         )
         urllib.request.urlopen(request, timeout=10).close()
+
+
+AZURITE_VERSION = "3.37.0"
+AZURITE_CACHE = Path(os.environ.get("AZURITE_CACHE", "/var/cache/mlflow-server-tests/azurite"))
+
+
+def azure_connection_string(account: str, key: str, port: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{account};"
+    )
+
+
+def start_azure(args: argparse.Namespace) -> None:
+    from azure.core.exceptions import ResourceExistsError
+    from azure.storage.blob import BlobServiceClient
+
+    key = sys.stdin.read().strip()
+    state = Path(args.dir)
+    binary = AZURITE_CACHE / "node_modules/.bin/azurite-blob"
+    if not binary.exists():
+        AZURITE_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--silent",
+             "--prefix", str(AZURITE_CACHE), f"azurite@{AZURITE_VERSION}"],
+            check=True,
+        )  # fmt: skip
+    if not _running(state):
+        (state / "data").mkdir(parents=True, exist_ok=True)
+        os.environ["AZURITE_ACCOUNTS"] = f"{args.user}:{key}"
+        _spawn(
+            [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(args.port),
+             "--location", str(state / "data"), "--skipApiVersionCheck", "--loose",
+             "--disableProductStyleUrl"],
+            state,
+        )  # fmt: skip
+        del os.environ["AZURITE_ACCOUNTS"]
+    _wait_port(args.port)
+    client = BlobServiceClient.from_connection_string(
+        azure_connection_string(args.user, key, args.port)
+    )
+    with contextlib.suppress(ResourceExistsError):
+        client.create_container(args.bucket)
 
 
 def serve_tokens(args: argparse.Namespace) -> None:
@@ -323,7 +372,7 @@ def stop(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("store", choices=["s3", "gcs", "postgres", "mariadb"])
+    parser.add_argument("store", choices=["s3", "gcs", "azure", "postgres", "mariadb"])
     parser.add_argument("action", choices=["start", "stop", "bucket", "tokens"])
     parser.add_argument("--dir", default="")
     parser.add_argument("--port", type=int, default=8333)
@@ -348,6 +397,8 @@ def main() -> None:
         stop(args)
     elif args.store == "mariadb":
         start_mariadb(args)
+    elif args.store == "azure":
+        start_azure(args)
     elif args.store == "s3":
         start_s3(args)
     elif args.action == "tokens":

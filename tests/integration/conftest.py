@@ -32,7 +32,7 @@ class Deployment:
     build_dir: Path
     container: str
     image: str
-    artifact_store: str  # "local", "s3://bucket" or "gs://bucket"
+    artifact_store: str  # "local", "s3://bucket", "gs://bucket" or "wasbs://container"
     store_endpoint: str
     s3_key: str
     s3_secret: str = field(repr=False)
@@ -42,6 +42,7 @@ class Deployment:
     auth_username: str = ""
     auth_password: str = field(default="", repr=False)
     database_uri: str = field(default="", repr=False)
+    azure_connection_string: str = field(default="", repr=False)
 
     @property
     def database_password(self) -> str:
@@ -58,6 +59,13 @@ class Deployment:
                 if p.is_file() and run_id in p.parts
             }
         bucket = self.artifact_store.split("://", 1)[1]
+        if self.artifact_store.startswith("wasbs://"):
+            container = self.azure_container()
+            return {
+                blob.name: container.download_blob(blob.name).readall()
+                for blob in container.list_blobs()
+                if f"/{run_id}/" in blob.name
+            }
         if self.artifact_store.startswith("s3://"):
             s3 = self.s3_client()
             listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
@@ -76,6 +84,13 @@ class Deployment:
                 with urllib.request.urlopen(url + quote(name, safe="") + "?alt=media") as r:
                     out[name] = r.read()
         return out
+
+    def azure_container(self) -> Any:
+        """The Azurite container of the artifacts, read with the Azure SDK."""
+        from azure.storage.blob import BlobServiceClient
+
+        service = BlobServiceClient.from_connection_string(self.azure_connection_string)
+        return service.get_container_client(self.artifact_store.split("://", 1)[1])
 
     def s3_client(self, secret: str | None = None) -> Any:
         return boto3.client(
@@ -129,6 +144,7 @@ def deployment() -> Deployment:
         auth_username=os.environ.get("MLFLOW_TEST_AUTH_USERNAME", ""),
         auth_password=os.environ.get("MLFLOW_TEST_AUTH_PASSWORD", ""),
         database_uri=os.environ.get("MLFLOW_TEST_DATABASE_URI", ""),
+        azure_connection_string=os.environ.get("MLFLOW_TEST_AZURE_CONNECTION_STRING", ""),
     )
 
 

@@ -90,6 +90,15 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
                             "PostgreSQL/MySQL"]),
     "replicas-local-artifacts": ({**REPLICAS, "mlflow_server_artifact_backend": ""},
                                  ["the artifacts (local storage", "S3 or GCS"]),
+    "azure-strict-without-connection-string": ({
+        "mlflow_server_artifact_backend": "AZURE", "mlflow_server_artifact_backend_strict": True,
+        "mlflow_server_artifact_url": "wasbs://mlflow@account.blob.core.windows.net/a"},
+        ["needs mlflow_server_azure_storage_connection_string", "does not fall back"]),
+    "azure-url-without-account": ({
+        "mlflow_server_artifact_backend": "AZURE", "mlflow_server_artifact_url": "wasbs://mlflow/a",
+        "mlflow_server_azure_storage_connection_string": "AccountName=a;AccountKey=fake-db-pass"},
+        ["mlflow_server_artifact_url=wasbs://mlflow/a is not an AZURE URL",
+         "wasbs://CONTAINER@ACCOUNT.blob.core.windows.net/PATH"]),
     "replicas-s3-without-key": ({**REPLICAS, "mlflow_server_aws_secret_access_key": ""},
                                 ["needs mlflow_server_aws_secret_access_key"]),
     "replicas-sqlite-auth-db": ({**REPLICAS, **ADMIN}, ["the auth database"]),

@@ -45,6 +45,10 @@ def secrets_of(deployment: Deployment) -> dict[str, str]:
     if gcs:
         pem = json.loads(Path(gcs).read_text())["private_key"].splitlines()
         found["GCS private key"] = pem[2]  # one whole line of the key's body
+    azure = dict(
+        part.split("=", 1) for part in deployment.azure_connection_string.split(";") if "=" in part
+    )
+    found["Azure account key"] = azure.get("AccountKey", "")
     tls_key = os.environ.get("MLFLOW_TEST_TLS_KEY", "")
     if tls_key:
         found["TLS private key"] = Path(tls_key).read_text().splitlines()[1]

@@ -19,6 +19,7 @@ CREDENTIALS = {
     "S": ("AWS_SECRET_ACCESS_KEY", "fake-secret"),
     "E": ("MLFLOW_S3_ENDPOINT_URL", "http://127.0.0.1:8333"),
     "G": ("GOOGLE_APPLICATION_CREDENTIALS", "/etc/fake-gcs.json"),
+    "A": ("AZURE_STORAGE_CONNECTION_STRING", "AccountName=account;AccountKey=fake-secret"),
 }
 
 
@@ -30,7 +31,7 @@ def test_the_table_has_the_combinations_the_seed_defines() -> None:
     assert len(CASES) >= 16
     assert len({case_id(c) for c in CASES}) == len(CASES)
     backends = {c["backend"] for c in CASES}
-    assert {"", "ECS", "GCS", "ecs", "gcs", "AZURE"} <= backends
+    assert {"", "ECS", "GCS", "AZURE", "ecs", "gcs", "azure"} <= backends
     for letter in "KSE":  # each ECS credential is missing alone at least once
         missing_one = set("KSE") - {letter}
         assert any(c["backend"] == "ECS" and set(c["creds"]) == missing_one for c in CASES)

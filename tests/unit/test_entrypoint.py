@@ -118,7 +118,11 @@ def test_given_host_is_kept(fake_mlflow: Path) -> None:
         ),
         (
             {"ARTIFACT_BACKEND": "AZURE", "ARTIFACT_URL": "/mlflow/artifacts"},
-            "/mlflow/artifacts", "is not ECS or GCS",
+            "/mlflow/artifacts", "needs AZURE_STORAGE_CONNECTION_STRING",
+        ),
+        (
+            {"ARTIFACT_BACKEND": "HDFS", "ARTIFACT_URL": "/mlflow/artifacts"},
+            "/mlflow/artifacts", "is not ECS, GCS or AZURE",
         ),
     ],
 )  # fmt: skip
@@ -148,6 +152,33 @@ def test_s3_keys_can_come_from_a_credentials_file(fake_mlflow: Path, tmp_path: P
     argv, stderr = run(fake_mlflow, [], AWS_SHARED_CREDENTIALS_FILE=missing, **env)
     assert argv[argv.index("--artifacts-destination") + 1] == "./mlruns"
     assert "needs AWS_SHARED_CREDENTIALS_FILE(unreadable)" in stderr
+
+
+def test_azure_connection_string_comes_from_a_file_to_the_server_only(tmp_path: Path) -> None:
+    """The role's way for Azure: the connection string is a mounted file; the entrypoint
+    hands its content to the server process (MLflow's Azure client reads the variable),
+    says nothing of it, and a missing file falls back to local storage."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "mlflow"
+    script.write_text(
+        '#!/bin/sh\necho "conn=${AZURE_STORAGE_CONNECTION_STRING:-}"\n'
+        'for a in "$@"; do printf "%s\\n" "$a"; done\n'
+    )
+    script.chmod(0o755)
+    secret = tmp_path / "azure-connection-string"
+    secret.write_text("AccountName=fake;AccountKey=fake-account-key")
+    url = "wasbs://mlflow@fake.blob.core.windows.net/artifacts"
+    env = {"ARTIFACT_BACKEND": "AZURE", "ARTIFACT_URL": url}
+    argv, stderr = run(bin_dir, [], AZURE_STORAGE_CONNECTION_STRING_FILE=str(secret), **env)
+    assert argv[0] == "conn=AccountName=fake;AccountKey=fake-account-key"
+    assert argv[argv.index("--artifacts-destination") + 1] == url
+    assert "artifact storage: AZURE at " + url in stderr
+    assert "fake-account-key" not in stderr
+    absent = str(tmp_path / "absent")
+    argv, stderr = run(bin_dir, [], AZURE_STORAGE_CONNECTION_STRING_FILE=absent, **env)
+    assert argv[argv.index("--artifacts-destination") + 1] == "./mlruns"
+    assert "needs AZURE_STORAGE_CONNECTION_STRING_FILE(unreadable)" in stderr
 
 
 def test_entrypoint_is_posix_sh(fake_mlflow: Path) -> None:

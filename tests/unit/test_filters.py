@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from role_filters import filters
 
+ROOT = Path(__file__).resolve().parents[2]
 FAKE_URI = "postgresql://u:fake-pass@db:5432/m"  # pragma: allowlist secret
 TLS = "--ssl-certfile=/run/secrets/c --ssl-keyfile=/run/secrets/k"
 
@@ -311,7 +314,13 @@ ECS_SETTINGS = {
          ("", "./mlruns", ["needs mlflow_server_s3_endpoint_url", "is remote but"])),
         ("GCS", "gs://b/a", {},
          ("", "./mlruns", ["needs mlflow_server_google_application_credentials", "is remote"])),
-        ("AZURE", "./mlruns", {}, ("", "./mlruns", ["AZURE is not ECS or GCS"])),
+        ("AZURE", "./mlruns", {},
+         ("", "./mlruns", ["needs mlflow_server_azure_storage_connection_string"])),
+        ("AZURE", "wasbs://c@a.blob.core.windows.net/p",
+         {"mlflow_server_azure_storage_connection_string": "AccountName=a;AccountKey=fake"},
+         ("AZURE", "wasbs://c@a.blob.core.windows.net/p", [])),
+        ("", "wasbs://c@a.blob.core.windows.net/p", {}, ("", "./mlruns", ["is remote but"])),
+        ("HDFS", "./mlruns", {}, ("", "./mlruns", ["HDFS is not ECS, GCS or AZURE"])),
         ("", "/mlflow/artifacts", {}, ("", "/mlflow/artifacts", [])),
         ("", "s3://b/a", ECS_SETTINGS, ("", "./mlruns", ["is remote but the backend is local"])),
     ],
@@ -422,3 +431,61 @@ def test_bind_mounts_mount_the_copied_files_read_only() -> None:
     ]
     assert all(m["type"] == "bind" and m["read_only"] is True and "src" not in m for m in mounts)
     assert filters.mlflow_server_bind_mounts([]) == []
+
+
+def test_the_role_passes_the_backends_every_variable_they_read() -> None:
+    role_vars = yaml.safe_load((ROOT / "roles/mlflow_server/vars/main.yml").read_text())
+    assert tuple(role_vars["__mlflow_server_backend_variables"]) == filters.BACKENDS.VARIABLES
+
+
+@pytest.mark.parametrize(
+    ("backend", "settings", "env", "files"),
+    [
+        ("ECS", {**ECS_SETTINGS, "mlflow_server_s3_addressing_style": "path",
+                 "mlflow_server_s3_region": "us-east-1", "mlflow_server_s3_ignore_tls": False},
+         {"AWS_SHARED_CREDENTIALS_FILE": "/run/secrets/aws-credentials",
+          "MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:8333",
+          "MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE": "path", "AWS_DEFAULT_REGION": "us-east-1"},
+         {"aws-credentials": "[default]\naws_access_key_id = fake-key-id\n"
+                             "aws_secret_access_key = fake-secret\n"}),
+        ("GCS", {"mlflow_server_google_application_credentials": "/k.json"},
+         {"GOOGLE_APPLICATION_CREDENTIALS": "/run/secrets/gcs-credentials.json"}, {}),
+        ("AZURE", {"mlflow_server_azure_storage_connection_string": "AccountName=a;AccountKey=k"},
+         {"AZURE_STORAGE_CONNECTION_STRING_FILE": "/run/secrets/azure-connection-string"},
+         {"azure-connection-string": "AccountName=a;AccountKey=k"}),
+        ("", ECS_SETTINGS, {}, {}),
+    ],
+)  # fmt: skip
+def test_backend_runtime_holds_secrets_in_files_never_in_the_environment(
+    backend: str, settings: dict, env: dict, files: dict
+) -> None:
+    plan = filters.mlflow_server_backend_runtime(backend, settings, "/d/config", 10001)
+    assert plan["env"] == env
+    assert {f["source"]: f["content"] for f in plan["files"]} == {
+        f"/d/config/{name}": content for name, content in files.items()
+    }
+    assert all(
+        f["target"] == f"/run/secrets/{f['source'].rsplit('/', 1)[1]}" for f in plan["files"]
+    )
+    every = {"/d/config/aws-credentials", "/d/config/azure-connection-string"}
+    assert set(plan["absent"]) == every - {f["source"] for f in plan["files"]}
+    written = [e for e in plan["expected"] if e["state"] == "file"]
+    assert [(e["path"], e["mode"], e["uid"]) for e in written] == [
+        (f["source"], "0600", 10001) for f in plan["files"]
+    ]
+    for secret in ("fake-secret", "AccountKey=k"):
+        assert secret not in json.dumps(plan["env"])
+
+
+def test_a_wasbs_url_must_name_a_container_and_an_account() -> None:
+    conn = {"mlflow_server_azure_storage_connection_string": "AccountName=a;AccountKey=k"}
+    good = "wasbs://mlflow@account.blob.core.windows.net/artifacts"
+    assert filters.mlflow_server_resolve_backend("AZURE", good, conn)["problems"] == []
+    for bad in ("wasbs://account.blob.core.windows.net/artifacts",
+                "wasbs://ml@account.blob.core.windows.net/a",
+                "wasbs://mlflow@account.example.com/a"):  # fmt: skip
+        problems = filters.mlflow_server_resolve_backend("AZURE", bad, conn)["problems"]
+        assert problems == [
+            f"mlflow_server_artifact_url={bad} is not an AZURE URL: write it as "
+            "wasbs://CONTAINER@ACCOUNT.blob.core.windows.net/PATH"
+        ]

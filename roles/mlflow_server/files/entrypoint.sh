@@ -5,8 +5,10 @@
 #                    MLFLOW_BACKEND_STORE_URI; DATABASE_URI_FILE names a file holding it
 #   ARTIFACT_BACKEND=ECS needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or
 #   AWS_SHARED_CREDENTIALS_FILE, a readable boto3 credentials file) and
-#   MLFLOW_S3_ENDPOINT_URL; GCS needs GOOGLE_APPLICATION_CREDENTIALS; a missing value,
-#   an empty or an unrecognised backend -> local artifact storage (said on stderr).
+#   MLFLOW_S3_ENDPOINT_URL; GCS needs GOOGLE_APPLICATION_CREDENTIALS; AZURE needs
+#   AZURE_STORAGE_CONNECTION_STRING (or AZURE_STORAGE_CONNECTION_STRING_FILE); a missing
+#   value, an empty or an unrecognised backend -> local artifact storage (said on
+#   stderr). The rules are mlflow_server_backends.py's, the role's own.
 # Every argument is passed on to `mlflow server`; --host 0.0.0.0 is added when none is
 # given, so the seed's `docker run ... mlflow-server --port 5005 --app-name basic-auth`
 # is reachable through the published port.
@@ -20,50 +22,33 @@ set -eu
 
 say() { echo "mlflow-entrypoint: $*" >&2; }
 
-ARTIFACT_URL="${ARTIFACT_URL:-./mlruns}"
-if [ -n "${DATABASE_URI_FILE:-}" ]; then
-    DATABASE_URI=$(cat "$DATABASE_URI_FILE")
-fi
-DATABASE_URI="${DATABASE_URI:-sqlite:///mlflow.db}"
-requested="${ARTIFACT_BACKEND:-}"
-backend=$(printf '%s' "$requested" | tr '[:lower:]' '[:upper:]' | tr -d '[:space:]')
-
-missing=""
+# need NAME...: add each unset or empty variable's name to $missing.
 need() {
     for name in "$@"; do
         eval "value=\${$name:-}"
         [ -n "$value" ] || missing="$missing $name"
     done
 }
-case "$backend" in
-    ECS)
-        if [ -n "${AWS_SHARED_CREDENTIALS_FILE:-}" ] && [ -z "${AWS_ACCESS_KEY_ID:-}${AWS_SECRET_ACCESS_KEY:-}" ]; then
-            [ -r "$AWS_SHARED_CREDENTIALS_FILE" ] || missing=" AWS_SHARED_CREDENTIALS_FILE(unreadable)"
-            need MLFLOW_S3_ENDPOINT_URL
-        else
-            need AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY MLFLOW_S3_ENDPOINT_URL
-        fi
-        ;;
-    GCS) need GOOGLE_APPLICATION_CREDENTIALS ;;
-    "") ;;
-    *)
-        say "ARTIFACT_BACKEND=$requested is not ECS or GCS: local artifact storage"
-        backend=""
-        ;;
-esac
-if [ -n "$missing" ]; then
-    say "ARTIFACT_BACKEND=$requested needs$missing: local artifact storage"
-    backend=""
+
+ARTIFACT_URL="${ARTIFACT_URL:-./mlruns}"
+if [ -n "${DATABASE_URI_FILE:-}" ]; then
+    DATABASE_URI=$(cat "$DATABASE_URI_FILE")
 fi
-if [ -z "$backend" ]; then
-    case "$ARTIFACT_URL" in
-        s3://* | gs://*)
-            say "ARTIFACT_URL=$ARTIFACT_URL is remote but the backend is local: using ./mlruns"
-            ARTIFACT_URL=./mlruns
-            ;;
-    esac
+DATABASE_URI="${DATABASE_URI:-sqlite:///mlflow.db}"
+# The artifact backend and URL by the seed's rules, from the one table the role resolves
+# with too (mlflow_server_backends.py); it says on stderr what it chose and why.
+for backends in /usr/local/lib/mlflow-server/mlflow_server_backends.py \
+    "$(dirname "$0")/../module_utils/mlflow_server_backends.py"; do
+    [ -r "$backends" ] && break
+done
+resolved=$(ARTIFACT_URL="$ARTIFACT_URL" python3 "$backends" entrypoint)
+eval "$resolved"
+# A connection string from a mounted file (the role's way) reaches MLflow's Azure client
+# through the server process's environment only, never the container's configuration.
+if [ "$ARTIFACT_BACKEND" = AZURE ] && [ -z "${AZURE_STORAGE_CONNECTION_STRING:-}" ]; then
+    AZURE_STORAGE_CONNECTION_STRING=$(cat "$AZURE_STORAGE_CONNECTION_STRING_FILE")
+    export AZURE_STORAGE_CONNECTION_STRING
 fi
-say "artifact storage: ${backend:-local} at $ARTIFACT_URL"
 
 host_given=false
 basic_auth=false

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import re
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from packaging.version import Version
@@ -109,42 +112,36 @@ def mlflow_server_health_url_of(container: dict[str, Any], container_port: int |
     return f"{scheme}://{host}:{port}/health"
 
 
-# What each artifact backend needs (the seed's rule): without one of these, local storage.
-BACKEND_NEEDS: dict[str, tuple[str, ...]] = {
-    "ECS": (
-        "mlflow_server_aws_access_key_id",
-        "mlflow_server_aws_secret_access_key",
-        "mlflow_server_s3_endpoint_url",
-    ),
-    "GCS": ("mlflow_server_google_application_credentials",),
-}
+def _backends() -> Any:
+    """The artifact backends' module (module_utils/mlflow_server_backends.py): the seed's
+    rules, shared with the image's entrypoint."""
+    path = Path(__file__).resolve().parent.parent / "module_utils/mlflow_server_backends.py"
+    spec = importlib.util.spec_from_file_location("mlflow_server_backends", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("mlflow_server_backends", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+BACKENDS = _backends()
 
 
 def mlflow_server_resolve_backend(
     backend: str, url: str, settings: dict[str, Any], default_url: str = "./mlruns"
 ) -> dict[str, Any]:
-    """The seed's artifact backend rules: the backend in use ('' is local storage), the
-    artifact URL it serves, the settings it lacks and why it fell back (empty: it did not).
+    """The seed's artifact backend rules for the role's variables: the backend in use
+    ('' is local storage), the artifact URL it serves, the settings it lacks and why it
+    fell back (empty: it did not)."""
+    resolution = BACKENDS.resolve(backend, url, settings, "variable", default_url)
+    return dict(resolution.as_dict())
 
-    >>> mlflow_server_resolve_backend("ecs", "s3://b/a", {})["url"]
-    './mlruns'
-    >>> key = {"mlflow_server_google_application_credentials": "/k.json"}
-    >>> mlflow_server_resolve_backend("GCS", "gs://b/a", key)
-    {'backend': 'GCS', 'url': 'gs://b/a', 'missing': [], 'reasons': []}
-    """
-    requested = str(backend or "").strip().upper()
-    missing = [name for name in BACKEND_NEEDS.get(requested, ()) if not settings.get(name)]
-    resolved = requested if requested in BACKEND_NEEDS and not missing else ""
-    url = str(url)
-    resolved_url = default_url if not resolved and re.match(r"(s3|gs)://", url) else url
-    reasons = []
-    if missing:
-        reasons.append(f"mlflow_server_artifact_backend={backend} needs {', '.join(missing)}")
-    if requested and requested not in BACKEND_NEEDS:
-        reasons.append(f"mlflow_server_artifact_backend={backend} is not ECS or GCS")
-    if resolved_url != url:
-        reasons.append(f"mlflow_server_artifact_url={url} is remote but the backend is local")
-    return {"backend": resolved, "url": resolved_url, "missing": missing, "reasons": reasons}
+
+def mlflow_server_backend_runtime(
+    backend: str, settings: dict[str, Any], config_dir: str, uid: int | str
+) -> dict[str, Any]:
+    """The resolved backend's container environment and secret files (runtime_plan)."""
+    return dict(BACKENDS.runtime_plan(backend, settings, config_dir, uid))
 
 
 def mlflow_server_sqlite_in_container(uri: str, container_dir: str) -> str:
@@ -461,6 +458,7 @@ class FilterModule:
             "mlflow_server_drift": mlflow_server_drift,
             "mlflow_server_left_out": mlflow_server_left_out,
             "mlflow_server_resolve_backend": mlflow_server_resolve_backend,
+            "mlflow_server_backend_runtime": mlflow_server_backend_runtime,
             "mlflow_server_sqlite_in_container": mlflow_server_sqlite_in_container,
             "mlflow_server_host_path": mlflow_server_host_path,
             "mlflow_server_ini_values": mlflow_server_ini_values,

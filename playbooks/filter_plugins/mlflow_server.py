@@ -1,0 +1,1 @@
+../../roles/mlflow_server/filter_plugins/mlflow_server.py
