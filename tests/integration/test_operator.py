@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from packaging.version import Version
 
-BACKENDS = {"local": "local", "s3": "ECS", "gs": "GCS"}
+BACKENDS = {"local": "local", "s3": "ECS", "gs": "GCS", "wasbs": "AZURE"}
 UI_TELEMETRY = "/ajax-api/3.0/mlflow/ui-telemetry"
 
 
