@@ -52,6 +52,15 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "3.17-default-admin": ({"mlflow_server_auth_enabled": True},
                            ["ships no default admin password", "mlflow_server_auth_username",
                             "mlflow_server_auth_password", "mlflow_server_auth_database_url"]),
+    # MLflow's published default admin passwords are never deployed.
+    "2.13-default-admin": ({"mlflow_server_version": "2.13.0", "mlflow_server_auth_enabled": True},
+                           ["ships a published default admin password ('password')",
+                            "mlflow_server_auth_username", "mlflow_server_auth_password"]),
+    "placeholder-admin-password": ({**ADMIN, "mlflow_server_auth_password":
+                                    "CHANGE-ME-to-a-long-password"},
+                                   ["mlflow_server_auth_password: the placeholder of the example"]),
+    "flask-key-short": ({**ADMIN, "mlflow_server_flask_secret_key": "fake-short-flask-key"},
+                        ["mlflow_server_flask_secret_key has 20 characters", "32 or more"]),
     "2.22-short-password": ({**ADMIN, "mlflow_server_version": "2.22.0",
                              "mlflow_server_auth_password": "fake-short"},
                             ["12 characters or more", "mlflow_server_auth_password"]),

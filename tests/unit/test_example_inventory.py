@@ -19,22 +19,33 @@ BIN = Path(sys.executable).parent
 ENVIRONMENTS = sorted(p.name for p in (ROOT / "inventory/example").iterdir() if p.is_dir())
 
 
-@pytest.fixture(params=ENVIRONMENTS)
-def environment(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Path]:
-    """A copy of the environment whose vault.yml is the example, encrypted with a
-    password generated for the test."""
-    copy = tmp_path / request.param
-    shutil.copytree(ROOT / "inventory/example" / request.param, copy)
+PLACEHOLDER = re.compile(r"CHANGE-ME[\w-]*")
+
+
+def _copy(name: str, tmp_path: Path, filled: bool) -> tuple[Path, Path]:
+    """A copy of the environment whose vault.yml is the example (each placeholder given
+    a generated value when `filled`), encrypted with a password generated for the test."""
+    copy = tmp_path / name
+    shutil.copytree(ROOT / "inventory/example" / name, copy)
     password = tmp_path / "vault-password"
     password.write_text(secrets.token_urlsafe(24))
     password.chmod(0o600)
     vault = copy / "group_vars/mlflow_servers/vault.yml"
-    shutil.copy(vault.with_name("vault.yml.example"), vault)
+    text = vault.with_name("vault.yml.example").read_text()
+    if filled:
+        text = PLACEHOLDER.sub(lambda _: secrets.token_hex(32), text)
+    vault.write_text(text)
     subprocess.run(
         [str(BIN / "ansible-vault"), "encrypt", str(vault), "--vault-password-file", str(password)],
         check=True, capture_output=True,
     )  # fmt: skip
     return copy, password
+
+
+@pytest.fixture(params=ENVIRONMENTS)
+def environment(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Path]:
+    """The environment with its vault filled in, as an operator deploys it."""
+    return _copy(request.param, tmp_path, filled=True)
 
 
 def _env() -> dict[str, str]:
@@ -86,3 +97,25 @@ def test_files_the_examples_point_to_stay_out_of_git() -> None:
         assert ignored.returncode == 0, f"{relative} would be committed"
     tracked = subprocess.run(["git", "check-ignore", "-q", "files/README.md"], cwd=ROOT)
     assert tracked.returncode == 1, "files/README.md must stay in git"
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_a_vault_left_with_its_placeholders_is_refused(name: str, tmp_path: Path) -> None:
+    """A copied vault whose CHANGE-ME placeholders were not replaced would deploy a
+    published admin password and Flask key: validation refuses it, naming each variable."""
+    inventory, password = _copy(name, tmp_path, filled=False)
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), str(ROOT / "tests/unit/validate_inventory.yml"),
+         "-i", str(inventory), "--vault-password-file", str(password),
+         "-e", f"ansible_python_interpreter={sys.executable}",
+         "-e", f"mlflow_server_data_dir={tmp_path / 'data'}"],
+        capture_output=True, text=True, cwd=ROOT, env=_env(),
+    )  # fmt: skip
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output[-3000:]
+    assert "the placeholder of the example vault (CHANGE-ME) is still there" in output
+    names = ["mlflow_server_database_uri", "mlflow_server_auth_password",
+             "mlflow_server_aws_secret_access_key", "mlflow_server_flask_secret_key"]  # fmt: skip
+    for variable in names:
+        assert variable in output, variable
+    assert "CHANGE-ME-to-a-long-password" not in output

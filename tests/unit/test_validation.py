@@ -23,7 +23,6 @@ OPEN_ADDRESS: dict[str, Any] = {"mlflow_server_bind_address": "0.0.0.0"}
 OPENED: dict[str, Any] = {**OPEN_ADDRESS, "mlflow_server_exposure_strict": False}
 # id -> (inputs, None when valid, else words the message must hold)
 CASES: dict[str, dict[str, Any]] = {
-    "2.13-default-admin": {"mlflow_server_version": "2.13.0", "mlflow_server_auth_enabled": True},
     "3.17-custom-admin": ADMIN,
     "2.21-short-password": {**ADMIN, "mlflow_server_version": "2.21.3",
                             "mlflow_server_auth_password": "fake-short"},
