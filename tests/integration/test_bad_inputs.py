@@ -28,6 +28,7 @@ HOSTILE = "x y'\"$(touch /tmp/pwned)%s"
 
 # The scenario's server listens on loopback; these cases open it to every address.
 EXPOSED = {"mlflow_server_bind_address": "0.0.0.0"}
+SHORT_FLASK_KEY = "fake-short-flask-key"  # pragma: allowlist secret
 
 # id -> (inputs, words the message must hold)
 CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
@@ -59,7 +60,7 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "placeholder-admin-password": ({**ADMIN, "mlflow_server_auth_password":
                                     "CHANGE-ME-to-a-long-password"},
                                    ["mlflow_server_auth_password: the placeholder of the example"]),
-    "flask-key-short": ({**ADMIN, "mlflow_server_flask_secret_key": "fake-short-flask-key"},
+    "flask-key-short": ({**ADMIN, "mlflow_server_flask_secret_key": SHORT_FLASK_KEY},
                         ["mlflow_server_flask_secret_key has 20 characters", "32 or more"]),
     "2.22-short-password": ({**ADMIN, "mlflow_server_version": "2.22.0",
                              "mlflow_server_auth_password": "fake-short"},
