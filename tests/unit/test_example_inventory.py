@@ -53,6 +53,17 @@ def _env() -> dict[str, str]:
             "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"}  # fmt: skip
 
 
+def _validate(inventory: Path, password: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The role's validation over every server of the inventory (validate_inventory.yml)."""
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), str(ROOT / "tests/unit/validate_inventory.yml"),
+         "-i", str(inventory), "--vault-password-file", str(password),
+         "-e", f"ansible_python_interpreter={sys.executable}",
+         "-e", f"mlflow_server_data_dir={tmp_path / 'data'}"],
+        capture_output=True, text=True, cwd=ROOT, env=_env(),
+    )  # fmt: skip
+
+
 def test_environment_has_replicas_behind_a_load_balancer(environment: tuple[Path, Path]) -> None:
     inventory, password = environment
     assert (
@@ -73,14 +84,7 @@ def test_environment_has_replicas_behind_a_load_balancer(environment: tuple[Path
 def test_environment_passes_the_roles_validation(
     environment: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    inventory, password = environment
-    result = subprocess.run(
-        [str(BIN / "ansible-playbook"), str(ROOT / "tests/unit/validate_inventory.yml"),
-         "-i", str(inventory), "--vault-password-file", str(password),
-         "-e", f"ansible_python_interpreter={sys.executable}",
-         "-e", f"mlflow_server_data_dir={tmp_path / 'data'}"],
-        capture_output=True, text=True, cwd=ROOT, env=_env(),
-    )  # fmt: skip
+    result = _validate(*environment, tmp_path)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "CHANGE-ME" not in result.stdout + result.stderr
 
@@ -103,14 +107,7 @@ def test_files_the_examples_point_to_stay_out_of_git() -> None:
 def test_a_vault_left_with_its_placeholders_is_refused(name: str, tmp_path: Path) -> None:
     """A copied vault whose CHANGE-ME placeholders were not replaced would deploy a
     published admin password and Flask key: validation refuses it, naming each variable."""
-    inventory, password = _copy(name, tmp_path, filled=False)
-    result = subprocess.run(
-        [str(BIN / "ansible-playbook"), str(ROOT / "tests/unit/validate_inventory.yml"),
-         "-i", str(inventory), "--vault-password-file", str(password),
-         "-e", f"ansible_python_interpreter={sys.executable}",
-         "-e", f"mlflow_server_data_dir={tmp_path / 'data'}"],
-        capture_output=True, text=True, cwd=ROOT, env=_env(),
-    )  # fmt: skip
+    result = _validate(*_copy(name, tmp_path, filled=False), tmp_path)
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, output[-3000:]
     assert "the placeholder of the example vault (CHANGE-ME) is still there" in output
