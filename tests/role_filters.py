@@ -1,6 +1,6 @@
 """The mlflow_server role's filter plugins as a plain Python module, for the tests that
 check them or apply them the way the role does; `run_role_play` runs a play that
-evaluates the role's own expressions with them."""
+works out the role's own deploy plan (its action plugin) or renders its templates."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def run_role_play(playbook: Path, out: Path, **extra: Any) -> Any:
         capture_output=True,
         cwd=ROOT,
         env={**{k: v for k, v in os.environ.items() if k != "ANSIBLE_CALLBACKS_ENABLED"},
-             "ANSIBLE_FILTER_PLUGINS": str(_PATH.parent)},
+             "ANSIBLE_FILTER_PLUGINS": str(_PATH.parent),
+             "ANSIBLE_ACTION_PLUGINS": str(_PATH.parent.parent / "action_plugins")},
     )  # fmt: skip
     return json.loads(out.read_text())
 

@@ -41,7 +41,8 @@ def test_the_table_has_the_combinations_the_seed_defines() -> None:
 def role_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
     out = tmp_path_factory.mktemp("table") / "results.json"
     results = run_role_play(HERE / "resolve_table.yml", out)
-    return {case_id(c): r for c, r in zip(CASES, results, strict=True)}
+    rows = [[r["backend"] or "local", r["url"], len(r["reasons"]) > 0] for r in results]
+    return {case_id(c): r for c, r in zip(CASES, rows, strict=True)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)

@@ -433,9 +433,9 @@ def test_bind_mounts_mount_the_copied_files_read_only() -> None:
     assert filters.mlflow_server_bind_mounts([]) == []
 
 
-def test_the_role_passes_the_backends_every_variable_they_read() -> None:
-    role_vars = yaml.safe_load((ROOT / "roles/mlflow_server/vars/main.yml").read_text())
-    assert tuple(role_vars["__mlflow_server_backend_variables"]) == filters.BACKENDS.VARIABLES
+def test_every_variable_the_backends_read_is_an_input_of_the_role() -> None:
+    specs = yaml.safe_load((ROOT / "roles/mlflow_server/meta/argument_specs.yml").read_text())
+    assert set(filters.BACKENDS.VARIABLES) <= set(specs["argument_specs"]["main"]["options"])
 
 
 @pytest.mark.parametrize(

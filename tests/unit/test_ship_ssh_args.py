@@ -1,7 +1,7 @@
 """The image archive travels to each host without SSH compression (Ansible's default
 ssh_args compress, and zlib bounds a large archive on a LAN), keeping every other
 ssh argument the inventory gives; mlflow_server_image_ship_compression keeps it on.
-Evaluated with the role's own expression (ship_ssh_args.yml)."""
+Evaluated with the role's own filter (ship_ssh_args.yml)."""
 
 from __future__ import annotations
 

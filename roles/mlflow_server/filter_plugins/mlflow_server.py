@@ -11,29 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from packaging.version import Version
-
 _USERINFO = re.compile(r"://[^@/\s]*@")
 
 
 def mlflow_server_with_opts(args: list[str], option: str, extra: str) -> list[str]:
-    """`args` with `extra` added to the value of `option` (`--x-opts VALUE` or
-    `--x-opts=VALUE`); `option extra` appended when args do not carry it.
-
-    >>> mlflow_server_with_opts(["--workers", "1"], "--uvicorn-opts", "--ssl-keyfile=k")
-    ['--workers', '1', '--uvicorn-opts', '--ssl-keyfile=k']
-    >>> mlflow_server_with_opts(["--gunicorn-opts", "-t 60"], "--gunicorn-opts", "--certfile=c")
-    ['--gunicorn-opts', '-t 60 --certfile=c']
-    """
-    out = [str(a) for a in args]
-    for index, arg in enumerate(out):
-        if arg == option and index + 1 < len(out):
-            out[index + 1] = f"{out[index + 1]} {extra}".strip()
-            return out
-        if arg.startswith(option + "="):
-            out[index] = f"{arg} {extra}"
-            return out
-    return [*out, option, extra]
+    """`args` with `extra` added to the value of `option` (module_utils: options)."""
+    return OPTIONS.with_opts(args, option, extra)
 
 
 def mlflow_server_mask(value: Any) -> str:
@@ -77,16 +60,8 @@ def mlflow_server_mounts(host_config_mounts: list[dict[str, Any]] | None) -> lis
 
 
 def mlflow_server_bind_mounts(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """docker_container's mounts of the files the role copies to the host (`src` on the
-    controller, `source` on the host, `target` in the container), read-only.
-
-    >>> mlflow_server_bind_mounts([{"src": "k", "source": "/h/k", "target": "/run/k"}])
-    [{'type': 'bind', 'source': '/h/k', 'target': '/run/k', 'read_only': True}]
-    """
-    return [
-        {"type": "bind", "source": f["source"], "target": f["target"], "read_only": True}
-        for f in files
-    ]
+    """docker_container's read-only mounts of files the role copies to the host."""
+    return PLAN._bind_mounts(files)
 
 
 def mlflow_server_health_url_of(container: dict[str, Any], container_port: int | str) -> str:
@@ -112,19 +87,24 @@ def mlflow_server_health_url_of(container: dict[str, Any], container_port: int |
     return f"{scheme}://{host}:{port}/health"
 
 
-def _backends() -> Any:
-    """The artifact backends' module (module_utils/mlflow_server_backends.py): the seed's
-    rules, shared with the image's entrypoint."""
-    path = Path(__file__).resolve().parent.parent / "module_utils/mlflow_server_backends.py"
-    spec = importlib.util.spec_from_file_location("mlflow_server_backends", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("mlflow_server_backends", module)
-    spec.loader.exec_module(module)
-    return module
+def _module_utils() -> Any:
+    """The role's plan modules (module_utils/), loaded by path as its action plugin
+    loads them: the seed's rules, shared with the image's entrypoint, and the rest."""
+    names = ("mlflow_server_backends", "mlflow_server_options", "mlflow_server_auth",
+             "mlflow_server_database", "mlflow_server_image", "mlflow_server_plan")  # fmt: skip
+    root = Path(__file__).resolve().parent.parent / "module_utils"
+    for name in names:
+        if getattr(sys.modules.get(name), "__file__", None) == str(root / f"{name}.py"):
+            continue
+        spec = importlib.util.spec_from_file_location(name, root / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return [sys.modules[name] for name in names]
 
 
-BACKENDS = _backends()
+BACKENDS, OPTIONS, AUTH, _DATABASE, IMAGE, PLAN = _module_utils()
 
 
 def mlflow_server_resolve_backend(
@@ -145,32 +125,14 @@ def mlflow_server_backend_runtime(
 
 
 def mlflow_server_sqlite_in_container(uri: str, container_dir: str) -> str:
-    """A sqlite URI with its path as the container sees it: a relative path is relative to
-    the server's working dir, the data volume. Other URIs unchanged.
-
-    >>> mlflow_server_sqlite_in_container("sqlite:///mlflow.db", "/mlflow")
-    'sqlite:////mlflow/mlflow.db'
-    """
-    uri = str(uri)
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return f"sqlite:///{container_dir.rstrip('/')}/{uri[len('sqlite:///') :]}"
-    return uri
+    """A sqlite URI with its path as the container sees it (module_utils: auth)."""
+    return AUTH.sqlite_in_container(uri, container_dir)
 
 
 def mlflow_server_host_path(path: str, container_dir: str, host_dir: str) -> str:
     """Where a file of the data volume is on the host, from its path in the container or
-    a sqlite URI; '' for what is not on the volume.
-
-    >>> mlflow_server_host_path("sqlite:///db/mlflow.db", "/mlflow", "/srv/m/data")
-    '/srv/m/data/db/mlflow.db'
-    >>> mlflow_server_host_path("/mlflow/backups/x.db", "/mlflow", "/srv/m/data")
-    '/srv/m/data/backups/x.db'
-    """
-    path = str(path)
-    if path.startswith("sqlite:"):
-        path = mlflow_server_sqlite_in_container(path, container_dir).removeprefix("sqlite:///")
-    root = container_dir.rstrip("/") + "/"
-    return f"{host_dir.rstrip('/')}/{path[len(root) :]}" if path.startswith(root) else ""
+    a sqlite URI; '' for what is not on the volume (module_utils: auth)."""
+    return AUTH.host_path(path, container_dir, host_dir)
 
 
 def mlflow_server_ini_values(text: str, keys: list[str]) -> dict[str, str]:
@@ -407,39 +369,14 @@ def mlflow_server_drift(
     return drift
 
 
-# The server-only image (mlflow_server_image_profile: server) leaves out what MLflow
-# declares for training, evaluation and plotting in clients, which the tracking server
-# never imports: package -> (first release that needs it in the server or None, why).
-# Proven per minor line by tests/releases (a real client round trip against each).
-SERVER_LEFT_OUT: dict[str, tuple[str | None, str]] = {
-    "pyarrow": (None, "dataset and table logging in clients"),
-    "scipy": (None, "model flavors and evaluation in clients"),
-    "scikit-learn": (None, "the sklearn flavor and mlflow.evaluate in clients"),
-    "joblib": (None, "only scikit-learn needs it"),
-    "threadpoolctl": (None, "only scikit-learn needs it"),
-    "skops": (None, "the sklearn flavor's safe serialization in clients (3.x)"),
-    "matplotlib": (None, "plots mlflow.evaluate and autologging draw in clients"),
-    "contourpy": (None, "only matplotlib needs it"),
-    "cycler": (None, "only matplotlib needs it"),
-    "fonttools": (None, "only matplotlib needs it"),
-    "kiwisolver": (None, "only matplotlib needs it"),
-    "pillow": (None, "only matplotlib needs it; mlflow.log_image runs in clients"),
-    "pyparsing": (None, "only matplotlib needs it"),
-    "pandas": ("3.0.0", "3.x servers load GenAI job functions that import it"),
-    "numpy": ("3.0.0", "3.x workers import it; pandas needs it"),
-}
-
-
 def mlflow_server_left_out(version: str, profile: str = "server") -> list[str]:
     """The locked packages the image of this MLflow release and profile leaves out."""
-    if profile != "server":
-        return []
-    release = Version(version)
-    return sorted(
-        name
-        for name, (needed_from, _why) in SERVER_LEFT_OUT.items()
-        if needed_from is None or release < Version(needed_from)
-    )
+    return IMAGE.left_out(version, profile)
+
+
+def mlflow_server_ship_ssh_args(given: list[str], compression: bool) -> list[str]:
+    """The image archive's transfers' ssh_args (module_utils: image)."""
+    return IMAGE.ship_ssh_args(given, compression)
 
 
 class FilterModule:
@@ -457,6 +394,7 @@ class FilterModule:
             "mlflow_server_expected_files": mlflow_server_expected_files,
             "mlflow_server_drift": mlflow_server_drift,
             "mlflow_server_left_out": mlflow_server_left_out,
+            "mlflow_server_ship_ssh_args": mlflow_server_ship_ssh_args,
             "mlflow_server_resolve_backend": mlflow_server_resolve_backend,
             "mlflow_server_backend_runtime": mlflow_server_backend_runtime,
             "mlflow_server_sqlite_in_container": mlflow_server_sqlite_in_container,
