@@ -66,7 +66,7 @@ def test_a_deploy_with_nothing_to_do_stops_after_reading_each_host(fleet: Fleet)
     result = fleet.run_playbook()
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    assert "tasks/deploy.yml for" not in output, output[-4000:]
+    assert "tasks/deploy/apply.yml for" not in output, output[-4000:]
     recap = output[output.rfind("PLAY RECAP") :]
     for host in [*fleet.app_urls, "fleet-lb"]:
         assert re.search(rf"^{host}\s+:.* changed=0 .* failed=0 ", recap, re.M), recap
