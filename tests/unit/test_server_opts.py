@@ -1,6 +1,6 @@
 """The flags the role gives the server's own HTTP server: TLS options where it serves
 HTTPS, and gunicorn's threaded workers (a browser's idle connections hold every sync
-worker), evaluated with the role's own expressions (server_opts.yml)."""
+worker), worked out by the role's own deploy plan (server_opts.yml)."""
 
 from __future__ import annotations
 

@@ -57,6 +57,8 @@ class Backend:
     schemes: tuple[str, ...] = ()
     needs: tuple[Setting, ...] = field(default_factory=tuple)
     secret_file_names: tuple[str, ...] = ()
+    # The role's variables that hold a secret written into those files (one line each).
+    secret_variables: tuple[str, ...] = ()
     # The form of a remote URL this backend serves (empty: any), and how to write one.
     url_pattern: str = ""
     url_example: str = ""
@@ -142,6 +144,7 @@ S3 = S3Backend(
         Setting("MLFLOW_S3_ENDPOINT_URL", "mlflow_server_s3_endpoint_url"),
     ),
     secret_file_names=("aws-credentials",),
+    secret_variables=("mlflow_server_aws_access_key_id", "mlflow_server_aws_secret_access_key"),
 )
 GCS = GCSBackend(
     "GCS",
@@ -157,6 +160,7 @@ AZURE = AzureBackend(
         Setting("AZURE_STORAGE_CONNECTION_STRING", "mlflow_server_azure_storage_connection_string"),
     ),
     secret_file_names=("azure-connection-string",),
+    secret_variables=("mlflow_server_azure_storage_connection_string",),
     # MLflow's parse_wasbs_uri; a container name is 3-63 lower-case letters, digits and
     # hyphens.
     url_pattern=(

@@ -114,8 +114,20 @@ def decide(inputs: Mapping[str, Any]) -> dict[str, Any]:
         if auth_part["database_is_sqlite"] else []
     )  # fmt: skip
     data_mount = {"type": "bind", "source": dirs["data"], "target": CONTAINER_DATA_DIR}
+    # What the strict switch's refusal names: every backend's needed variables.
+    needs = "; ".join(
+        f"{name} - {', '.join(s.variable for s in backend.needs)}"
+        for name, backend in backends.BACKENDS.items()
+    )
+    # The secrets written into one-line files (validation refuses line breaks and the
+    # example vault's placeholders in them).
+    secret_names = [
+        "mlflow_server_database_uri", *auth.CUSTOM_ADMIN, "mlflow_server_flask_secret_key",
+        *(name for backend in backends.BACKENDS.values() for name in backend.secret_variables),
+    ]  # fmt: skip
     return {
         "version": version,
+        "secret_inputs": {name: str(inputs.get(name) or "") for name in secret_names},
         "container": {
             "data_dir": CONTAINER_DATA_DIR,
             "port": CONTAINER_PORT,
@@ -126,7 +138,7 @@ def decide(inputs: Mapping[str, Any]) -> dict[str, Any]:
         "backup_dir": f"{dirs['data']}/backups",
         "backup_container_dir": f"{CONTAINER_DATA_DIR}/backups",
         "lock_file": image.lock_file(str(inputs["role_path"]), version),
-        "backend": {**resolution, "runtime": runtime},
+        "backend": {**resolution, "runtime": runtime, "needs": needs},
         "tls_enabled": tls,
         "health_url": health_url,
         "api_url": re.sub(r"/health$", "", health_url),
