@@ -21,6 +21,8 @@ REPLICAS: dict[str, Any] = {
     "mlflow_server_aws_access_key_id": "fake-key-id",
     "mlflow_server_aws_secret_access_key": "fake-password-long-enough",
     "mlflow_server_s3_endpoint_url": "http://s3.invalid:8333",
+    # One passphrase for the AI Gateway's key store on every replica (MLflow 3.8.0 on).
+    "mlflow_server_crypto_kek_passphrase": "fake-passphrase-long-enough-for-a-key-store",
 }
 FAKE_SECRETS = ("fake-db-pass", "fake-password-long-enough")
 

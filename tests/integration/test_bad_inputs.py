@@ -100,6 +100,9 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
                             "PostgreSQL/MySQL"]),
     "replicas-local-artifacts": ({**REPLICAS, "mlflow_server_artifact_backend": ""},
                                  ["the artifacts (local storage", "S3 or GCS"]),
+    "replicas-without-key-store-passphrase": (
+        {**REPLICAS, "mlflow_server_crypto_kek_passphrase": ""},
+        ["the AI Gateway key store passphrase", "one mlflow_server_crypto_kek_passphrase"]),
     "azure-strict-without-connection-string": ({
         "mlflow_server_artifact_backend": "AZURE", "mlflow_server_artifact_backend_strict": True,
         "mlflow_server_artifact_url": "wasbs://mlflow@account.blob.core.windows.net/a"},

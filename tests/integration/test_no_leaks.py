@@ -41,6 +41,9 @@ def secrets_of(deployment: Deployment) -> dict[str, str]:
     flask_key = config / "flask-secret-key"
     if flask_key.exists():
         found["Flask secret key"] = flask_key.read_text().strip()
+    key_store = config / "crypto-kek-passphrase"
+    if key_store.exists():
+        found["AI Gateway key store passphrase"] = key_store.read_text().strip()
     gcs = os.environ.get("MLFLOW_TEST_GCS_CREDENTIALS", "")
     if gcs:
         pem = json.loads(Path(gcs).read_text())["private_key"].splitlines()

@@ -20,6 +20,7 @@ from conftest import (
     wait_healthy,
 )
 from mlflow.tracking import MlflowClient
+from packaging.version import Version
 
 pytestmark = pytest.mark.postgres
 
@@ -87,6 +88,15 @@ def test_backup_playbook_dumps_the_database(deployment: Deployment) -> None:
     assert len(dumps) == 1
     info = dumps[0].stat()
     assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o600, 0)
+    # The AI Gateway's key store passphrase goes with the database it can decrypt.
+    if Version(deployment.version) >= Version("3.8.0"):
+        copy = dumps[0].with_name(
+            dumps[0].name.replace("postgresql-", "crypto-kek-passphrase-")[: -len(".dump")]
+        )
+        info = copy.stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o600, 0)
+        passphrase = deployment.data_dir.parent / "config" / "crypto-kek-passphrase"
+        assert copy.read_text() == passphrase.read_text()
     listing = subprocess.run(
         ["pg_restore", "--list", str(dumps[0])], capture_output=True, text=True, check=True
     ).stdout

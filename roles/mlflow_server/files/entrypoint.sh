@@ -35,6 +35,12 @@ if [ -n "${DATABASE_URI_FILE:-}" ]; then
     DATABASE_URI=$(cat "$DATABASE_URI_FILE")
 fi
 DATABASE_URI="${DATABASE_URI:-sqlite:///mlflow.db}"
+# The AI Gateway's key store passphrase (3.8.0 on) from a mounted file (the role's way)
+# reaches the server process's environment only, never the container's configuration.
+if [ -n "${MLFLOW_CRYPTO_KEK_PASSPHRASE_FILE:-}" ] && [ -z "${MLFLOW_CRYPTO_KEK_PASSPHRASE:-}" ]; then
+    MLFLOW_CRYPTO_KEK_PASSPHRASE=$(cat "$MLFLOW_CRYPTO_KEK_PASSPHRASE_FILE")
+    export MLFLOW_CRYPTO_KEK_PASSPHRASE
+fi
 # The artifact backend and URL by the seed's rules, from the one table the role resolves
 # with too (mlflow_server_backends.py); it says on stderr what it chose and why.
 for backends in /usr/local/lib/mlflow-server/mlflow_server_backends.py \

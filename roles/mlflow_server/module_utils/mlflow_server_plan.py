@@ -77,6 +77,32 @@ def _runtime_files(
     return files
 
 
+KEK_FILE = f"{SECRETS_DIR}/crypto-kek-passphrase"
+
+
+def key_store(inputs: Mapping[str, Any], config: str, uid: int) -> dict[str, Any]:
+    """The AI Gateway's key store (3.8.0 on) encrypts provider API keys in the tracking
+    database with MLFLOW_CRYPTO_KEK_PASSPHRASE (MLflow's built-in default is for
+    development only): a passphrase of the deploy's own, given or generated once, as a
+    0600 file the entrypoint hands to the server process. Never removed: without it the
+    stored keys cannot be read."""
+    if not options.at_least(str(inputs["mlflow_server_version"]), "3.8.0"):
+        return {"enabled": False, "env": {}, "mounts": [], "expected": []}
+    given = str(inputs.get("mlflow_server_crypto_kek_passphrase") or "")
+    host_path = f"{config}/crypto-kek-passphrase"
+    return {
+        "enabled": True,
+        "given": bool(given),
+        "host_path": host_path,
+        "env": {"MLFLOW_CRYPTO_KEK_PASSPHRASE_FILE": KEK_FILE},
+        "mounts": [{"type": "bind", "source": host_path, "target": KEK_FILE, "read_only": True}],
+        "expected": [
+            {"path": host_path, "state": "file", "mode": "0600", "uid": uid,
+             "checksum": hashlib.sha1(given.encode()).hexdigest() if given else None}
+        ],
+    }  # fmt: skip
+
+
 def decide(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """What the inputs alone decide."""
     version = str(inputs["mlflow_server_version"])
@@ -123,6 +149,7 @@ def decide(inputs: Mapping[str, Any]) -> dict[str, Any]:
     # example vault's placeholders in them).
     secret_names = [
         "mlflow_server_database_uri", *auth.CUSTOM_ADMIN, "mlflow_server_flask_secret_key",
+        "mlflow_server_crypto_kek_passphrase",
         *(name for backend in backends.BACKENDS.values() for name in backend.secret_variables),
     ]  # fmt: skip
     return {
@@ -154,6 +181,7 @@ def decide(inputs: Mapping[str, Any]) -> dict[str, Any]:
         "runtime_files": _runtime_files(inputs, str(resolution["backend"]), tls, dirs["config"]),
         "database": db,
         "auth": auth_part,
+        "key_store": key_store(inputs, dirs["config"], uid),
         "sqlite_databases": sqlite_databases,
         # The schema jobs (migrate.yml) run with the server's database settings and also
         # migrate the basic-auth database of the ini.
@@ -249,6 +277,7 @@ def complete(
             plan["health_url"] if host_network else f"https://127.0.0.1:{CONTAINER_PORT}/health"
         )
     env.update(plan["auth"]["env"])
+    env.update(plan["key_store"]["env"])
     if not flag(inputs.get("mlflow_server_telemetry_enabled")):
         env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
     if options.at_least(version, "3.5.0"):
@@ -262,6 +291,7 @@ def complete(
     mounts = (
         [plan["data_mount"]] + _bind_mounts(runtime_files) + plan["auth"]["mounts"]
         + plan["database"]["mounts"] + _bind_mounts(plan["backend"]["runtime"]["files"])
+        + plan["key_store"]["mounts"]
         + [{"type": "bind", "source": dirs["tmp"], "target": "/tmp"}]
     )  # fmt: skip
     ports = [] if host_network else [f"{bind}:{port}:{CONTAINER_PORT}"]

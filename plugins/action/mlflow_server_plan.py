@@ -1,0 +1,1 @@
+../../roles/mlflow_server/action_plugins/mlflow_server_plan.py
