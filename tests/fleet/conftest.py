@@ -92,7 +92,7 @@ class Fleet:
 def _env(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
-        pytest.skip(f"{name} is not set (run by molecule/fleet/verify.yml)")
+        pytest.fail(f"{name} is not set: the fleet tests run from molecule/fleet/verify.yml")
     return value
 
 

@@ -184,7 +184,7 @@ def test_the_server_only_set_serves_a_client_round_trip(
         artifact_uri=f"{artifacts}/model/weights.bin", dst_path=str(tmp_path / "back")
     )
     assert Path(local).read_bytes() == payload
-    assert (tmp_path / "artifacts").rglob("weights.bin"), "the proxy stored nothing"
+    assert list((tmp_path / "artifacts").rglob("weights.bin")), "the proxy stored nothing"
 
     name = f"model-{uuid.uuid4().hex[:8]}"
     client.create_registered_model(name)
