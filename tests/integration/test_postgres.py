@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 import subprocess
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import docker
@@ -101,3 +102,21 @@ def test_backup_playbook_dumps_the_database(deployment: Deployment) -> None:
         ["pg_restore", "--list", str(dumps[0])], capture_output=True, text=True, check=True
     ).stdout
     assert "TABLE DATA public experiments" in listing
+
+
+def test_a_failed_dump_says_why_without_the_password(deployment: Deployment) -> None:
+    """pg_dump's own error reaches the operator (the password goes in a 0600 password
+    file, so the task hides nothing), the password given does not, and the password file
+    is removed."""
+    parts = urlsplit(deployment.database_uri)
+    wrong = f"wrong-{uuid.uuid4().hex[:12]}"
+    uri = deployment.database_uri.replace(f":{parts.password}@", f":{wrong}@", 1)
+    before = set(Path("/tmp").glob("ansible.*.pgpass"))
+    result = run_playbook(deployment, "backup.yml", {"mlflow_server_database_uri": uri})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "password authentication failed" in output, output[-3000:]
+    assert_no_secret(output, wrong)
+    assert set(Path("/tmp").glob("ansible.*.pgpass")) == before, "password file left behind"
+    assert "The server was not touched" in output
+    assert len(list((deployment.data_dir / "backups").glob("postgresql-*-manual.dump"))) == 1

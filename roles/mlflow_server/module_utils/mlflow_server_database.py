@@ -22,21 +22,26 @@ def kind(uri: str) -> str:
 
 def dump(uri: str) -> dict[str, Any]:
     """pg_dump/mysqldump on the host: the tool, its options (the file option is given
-    with the backup's file name), the database positional arguments and the password
-    (handed over in PGPASSWORD or an option file, never on the command line)."""
+    with the backup's file name), the database positional arguments and the content of
+    the 0600 file that hands the tool the password (never the command line or the
+    environment)."""
     parts = urlsplit(str(uri))
     name = (parts.path or "").lstrip("/")
     user = unquote(parts.username or "")
     password = unquote(parts.password or "")
     if kind(uri) == "postgresql":
+        # A password file line (PGPASSFILE): any host, port, database and user.
+        escaped = password.replace("\\", "\\\\").replace(":", "\\:")
         return {
             "tool": "pg_dump",
             "options": ["--format=custom", f"--host={parts.hostname}",
                         f"--port={parts.port or 5432}", f"--username={user}", f"--dbname={name}"],
             "file_option": "--file",
             "positional": [],
-            "password": password,
+            "password_file": f"*:*:*:*:{escaped}\n",
         }  # fmt: skip
+    # An option file of mysqldump's (--defaults-extra-file); MYSQL_PWD is deprecated.
+    quoted = password.replace("\\", "\\\\").replace('"', '\\"')
     return {
         "tool": "mysqldump",
         # Tablespaces need the PROCESS privilege, which an application's user has no need of.
@@ -44,7 +49,7 @@ def dump(uri: str) -> dict[str, Any]:
                     f"--port={parts.port or 3306}", f"--user={user}"],
         "file_option": "--result-file",
         "positional": [name],
-        "password": password,
+        "password_file": f'[client]\npassword="{quoted}"\n',
     }  # fmt: skip
 
 
