@@ -231,6 +231,28 @@ def test_a_release_that_does_not_exist_is_refused_while_the_server_serves(
     assert_everything_is_there(deployment, tmp_path)
 
 
+def test_a_restore_refuses_a_link_in_the_backup_directory(deployment: Deployment) -> None:
+    """The container's user can write its backup directory: a backup name that is a
+    symbolic link (here to a file of root's) is refused, and nothing changes."""
+    backups = deployment.data_dir / "backups"
+    backups.mkdir(exist_ok=True)
+    before = sorted(backups.iterdir())
+    link = backups / f"mlflow-{uuid.uuid4().hex[:8]}-manual.db"
+    link.symlink_to("/etc/hostname")
+    database = deployment.data_dir / "mlflow.db"
+    try:
+        result = run_playbook(deployment, "restore.yml", {"mlflow_server_restore_from": str(link)})
+    finally:
+        link.unlink()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "is a symbolic link" in output, output[-3000:]
+    # Refused before the backup of what a restore replaces, and the database is the server's.
+    assert sorted(p for p in backups.iterdir() if p != link) == before
+    assert database.read_bytes()[:16] == b"SQLite format 3\x00"
+    wait_healthy(deployment.url, timeout=5)
+
+
 def test_backup_and_restore_playbooks(deployment: Deployment, tmp_path: Path) -> None:
     result = run_playbook(deployment, "backup.yml")
     assert result.returncode == 0, result.stdout[-3000:]
