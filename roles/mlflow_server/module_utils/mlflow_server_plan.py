@@ -326,6 +326,7 @@ def complete(
         plan["database"]["expected"]
         + plan["backend"]["runtime"]["expected"]
         + plan["auth"]["expected"]
+        + plan["key_store"]["expected"]
     )
 
     runtime_sha256 = hashlib.sha256(b"\0".join(runtime_contents)).hexdigest()
