@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from inputs import ADMIN, FAKE_SECRETS, REPLICAS
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles/mlflow_server"
@@ -60,14 +61,14 @@ def test_mlflows_builtin_admin_password_per_release(version: str, password: str)
 @pytest.mark.parametrize(
     ("uri", "argv", "password_file"),
     [
-        ("postgresql://u:a%3Ab%5Cc@db/mlflow",
+        ("postgresql://u:a%3Ab%5Cc@db/mlflow",  # pragma: allowlist secret
          ["pg_dump", "--format=custom", "--host=db", "--port=5432", "--username=u",
           "--dbname=mlflow"],
          "*:*:*:*:a\\:b\\\\c\n"),
-        ("mysql+pymysql://u:q%22r%5Cs@db:3307/mlflow",
+        ("mysql+pymysql://u:q%22r%5Cs@db:3307/mlflow",  # pragma: allowlist secret
          ["mysqldump", "--single-transaction", "--no-tablespaces", "--host=db", "--port=3307",
           "--user=u", "mlflow"],
-         '[client]\npassword="q\\"r\\\\s"\n'),
+         '[client]\npassword="q\\"r\\\\s"\n'),  # pragma: allowlist secret
     ],
 )  # fmt: skip
 def test_the_dump_command_carries_no_password_and_its_file_escapes_it(
@@ -121,15 +122,8 @@ def test_the_key_store_passphrase_is_planned_from_3_8(version: str, enabled: boo
 
 
 def test_every_file_the_container_mounts_is_one_the_plan_declares() -> None:
-    planned = full_plan(
-        mlflow_server_auth_enabled=True, mlflow_server_auth_username="fake-admin",
-        mlflow_server_auth_password="fake-password-long-enough",
-        mlflow_server_auth_database_url="sqlite:////mlflow/basic_auth.db",
-        mlflow_server_database_uri="postgresql://u:fake-db-pass@db:5432/mlflow",
-        mlflow_server_artifact_backend="ECS", mlflow_server_artifact_url="s3://bucket/a",
-        mlflow_server_aws_access_key_id="fake-key-id", mlflow_server_aws_secret_access_key="fake",
-        mlflow_server_s3_endpoint_url="http://s3.invalid:8333",
-    )  # fmt: skip
+    # One host with the replicas' shared stores (tests/inputs.py's plainly fake values).
+    planned = full_plan(**(ADMIN | REPLICAS | {"mlflow_server_replicated": False}))
     declared = {f["path"]: f for f in planned["files"]}
     bound = [
         m["source"]
@@ -151,8 +145,7 @@ def test_every_file_the_container_mounts_is_one_the_plan_declares() -> None:
     } <= set(bound)
     assert declared[f"{config}/azure-connection-string"]["state"] == "absent"
     assert declared["/srv/mlflow/build/prometheus.lock"]["state"] == "absent"
-    secrets = ("fake-db-pass", "fake-password-long-enough", "fake-key-id")
-    assert not any(s in v for s in secrets for v in planned["env"].values())
+    assert not any(s in str(v) for s in FAKE_SECRETS for v in planned["env"].values())
 
 
 def test_the_image_tag_names_the_base_image_and_nothing_else_moves_it() -> None:
