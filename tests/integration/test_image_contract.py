@@ -58,7 +58,7 @@ def test_installed_set_is_recorded_in_the_image(
     # The server-only profile (the default) installs the lock without what the server
     # never imports, and nothing else.
     profile = image.labels["io.github.mlflow-server.profile"]
-    left_out = filters.mlflow_server_left_out(deployment.version, profile)
+    left_out = filters.IMAGE.left_out(deployment.version, profile)
     heavy = {"pyarrow", "scipy", "scikit-learn", "matplotlib"}
     assert profile != "server" or heavy <= set(left_out)
     expected = {name: pin for name, pin in pins(lock).items() if name not in left_out}

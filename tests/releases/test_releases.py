@@ -1,6 +1,6 @@
 """The server-only dependency set, release by release: for the newest patch of every
 MLflow minor line we lock (or the releases in MLFLOW_RELEASES, comma-separated), the
-lock minus what `mlflow_server_left_out` leaves out is installed into a venv on this
+lock minus what the role's image module leaves out is installed into a venv on this
 host (uv, outside the checkout), the packages left out are really absent, and a real
 `mlflow server` from it serves the real client (this venv's MLflow): runs, params,
 metrics, tags, artifacts through the server's proxy, search, the model registry, on 3.x
@@ -53,7 +53,7 @@ RELEASES = [v for v in os.environ.get("MLFLOW_RELEASES", "").split(",") if v] or
 
 def server_only_lock(version: str) -> tuple[str, list[str]]:
     """The release's lock as the server-only image installs it, and what it left out."""
-    left_out = filters.mlflow_server_left_out(version, "server")
+    left_out = filters.IMAGE.left_out(version, "server")
     lines = (LOCKS / f"mlflow-{version}.txt").read_text().splitlines(keepends=True)
     kept = [line for line in lines if line.split("==", 1)[0] not in left_out]
     return "".join(kept), left_out

@@ -1,7 +1,7 @@
 """MLflow's GenAI job runner (mlflow_server_job_execution) is switched in the container's
 environment only where MLflow has one (3.5.0 on), off unless asked for, and a value the
-user puts in mlflow_server_env wins; evaluated with the role's own expressions
-(its deploy plan: container_env.yml)."""
+user puts in mlflow_server_env wins; worked out by the role's own deploy plan
+(container_env.yml)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -12,6 +13,11 @@ from role_filters import filters
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_URI = "postgresql://u:fake-pass@db:5432/m"  # pragma: allowlist secret
 TLS = "--ssl-certfile=/run/secrets/c --ssl-keyfile=/run/secrets/k"
+
+
+def _resolve(backend: str, url: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The seed's backend rules for the role's variables (module_utils: backends)."""
+    return filters.BACKENDS.resolve(backend, url, settings, "variable", "./mlruns").as_dict()
 
 
 @pytest.mark.parametrize(
@@ -27,7 +33,7 @@ TLS = "--ssl-certfile=/run/secrets/c --ssl-keyfile=/run/secrets/k"
 )  # fmt: skip
 def test_with_opts_adds_to_the_servers_own_option(args: list[str], expected: list[str]) -> None:
     given = list(args)
-    assert filters.mlflow_server_with_opts(args, "--uvicorn-opts", TLS) == expected
+    assert filters.OPTIONS.with_opts(args, "--uvicorn-opts", TLS) == expected
     assert args == given  # the inventory's list is not changed
 
 
@@ -269,15 +275,6 @@ def test_drift_of_the_container_and_its_image() -> None:
     ]
 
 
-def test_expected_files_pair_paths_with_checksums() -> None:
-    assert filters.mlflow_server_expected_files(["/a", "/b"], ["1", "2"], "7") == [
-        {"path": "/a", "state": "file", "mode": "0600", "uid": 7, "checksum": "1"},
-        {"path": "/b", "state": "file", "mode": "0600", "uid": 7, "checksum": "2"},
-    ]
-    with pytest.raises(ValueError):
-        filters.mlflow_server_expected_files(["/a"], [], 7)
-
-
 @pytest.mark.parametrize(
     ("version", "profile", "kept", "left_out"),
     [
@@ -291,7 +288,7 @@ def test_expected_files_pair_paths_with_checksums() -> None:
 def test_left_out_of_the_server_only_image(
     version: str, profile: str, kept: set[str], left_out: set[str]
 ) -> None:
-    result = filters.mlflow_server_left_out(version, profile)
+    result = filters.IMAGE.left_out(version, profile)
     assert left_out <= set(result)
     assert not kept & set(result)
     assert result == sorted(result)
@@ -328,7 +325,7 @@ ECS_SETTINGS = {
 def test_resolve_backend_falls_back_and_says_why(
     backend: str, url: str, settings: dict, expected: tuple
 ) -> None:
-    resolved = filters.mlflow_server_resolve_backend(backend, url, settings)
+    resolved = _resolve(backend, url, settings)
     want_backend, want_url, reasons = expected
     assert (resolved["backend"], resolved["url"]) == (want_backend, want_url)
     assert len(resolved["reasons"]) == len(reasons)
@@ -351,7 +348,7 @@ def test_resolve_backend_falls_back_and_says_why(
 def test_sqlite_paths_map_from_the_container_to_the_host(
     uri: str, in_container: str, on_host: str
 ) -> None:
-    assert filters.mlflow_server_sqlite_in_container(uri, "/mlflow") == in_container
+    assert filters.AUTH.sqlite_in_container(uri, "/mlflow") == in_container
     assert filters.mlflow_server_host_path(uri, "/mlflow", "/srv/m/data/") == on_host
 
 
@@ -424,13 +421,13 @@ def test_bind_mounts_mount_the_copied_files_read_only() -> None:
         {"src": "/ctl/k.json", "source": "/srv/m/config/g.json", "target": "/run/secrets/g.json"},
         {"src": "/ctl/ca.pem", "source": "/srv/m/config/ca.pem", "target": "/run/secrets/ca.pem"},
     ]  # fmt: skip
-    mounts = filters.mlflow_server_bind_mounts(files)
+    mounts = filters.PLAN.bind_mounts(files)
     assert [(m["source"], m["target"]) for m in mounts] == [
         ("/srv/m/config/g.json", "/run/secrets/g.json"),
         ("/srv/m/config/ca.pem", "/run/secrets/ca.pem"),
     ]
     assert all(m["type"] == "bind" and m["read_only"] is True and "src" not in m for m in mounts)
-    assert filters.mlflow_server_bind_mounts([]) == []
+    assert filters.PLAN.bind_mounts([]) == []
 
 
 def test_every_variable_the_backends_read_is_an_input_of_the_role() -> None:
@@ -459,7 +456,7 @@ def test_every_variable_the_backends_read_is_an_input_of_the_role() -> None:
 def test_backend_runtime_holds_secrets_in_files_never_in_the_environment(
     backend: str, settings: dict, env: dict, files: dict
 ) -> None:
-    plan = filters.mlflow_server_backend_runtime(backend, settings, "/d/config", 10001)
+    plan = filters.BACKENDS.runtime_plan(backend, settings, "/d/config", 10001)
     assert plan["env"] == env
     assert {f["source"]: f["content"] for f in plan["files"]} == {
         f"/d/config/{name}": content for name, content in files.items()
@@ -480,11 +477,11 @@ def test_backend_runtime_holds_secrets_in_files_never_in_the_environment(
 def test_a_wasbs_url_must_name_a_container_and_an_account() -> None:
     conn = {"mlflow_server_azure_storage_connection_string": "AccountName=a;AccountKey=k"}
     good = "wasbs://mlflow@account.blob.core.windows.net/artifacts"
-    assert filters.mlflow_server_resolve_backend("AZURE", good, conn)["problems"] == []
+    assert _resolve("AZURE", good, conn)["problems"] == []
     for bad in ("wasbs://account.blob.core.windows.net/artifacts",
                 "wasbs://ml@account.blob.core.windows.net/a",
                 "wasbs://mlflow@account.example.com/a"):  # fmt: skip
-        problems = filters.mlflow_server_resolve_backend("AZURE", bad, conn)["problems"]
+        problems = _resolve("AZURE", bad, conn)["problems"]
         assert problems == [
             f"mlflow_server_artifact_url={bad} is not an AZURE URL: write it as "
             "wasbs://CONTAINER@ACCOUNT.blob.core.windows.net/PATH"

@@ -14,11 +14,6 @@ from typing import Any
 _USERINFO = re.compile(r"://[^@/\s]*@")
 
 
-def mlflow_server_with_opts(args: list[str], option: str, extra: str) -> list[str]:
-    """`args` with `extra` added to the value of `option` (module_utils: options)."""
-    return OPTIONS.with_opts(args, option, extra)
-
-
 def mlflow_server_mask(value: Any) -> str:
     """A URI with the password of its user info (and the user) masked: `scheme://***@host`."""
     return _USERINFO.sub("://***@", str(value))
@@ -57,11 +52,6 @@ def mlflow_server_mounts(host_config_mounts: list[dict[str, Any]] | None) -> lis
         }
         for m in host_config_mounts or []
     ]
-
-
-def mlflow_server_bind_mounts(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """docker_container's read-only mounts of files the role copies to the host."""
-    return PLAN._bind_mounts(files)
 
 
 def mlflow_server_health_url_of(container: dict[str, Any], container_port: int | str) -> str:
@@ -105,28 +95,6 @@ def _module_utils() -> Any:
 
 
 BACKENDS, OPTIONS, AUTH, _DATABASE, IMAGE, PLAN = _module_utils()
-
-
-def mlflow_server_resolve_backend(
-    backend: str, url: str, settings: dict[str, Any], default_url: str = "./mlruns"
-) -> dict[str, Any]:
-    """The seed's artifact backend rules for the role's variables: the backend in use
-    ('' is local storage), the artifact URL it serves, the settings it lacks and why it
-    fell back (empty: it did not)."""
-    resolution = BACKENDS.resolve(backend, url, settings, "variable", default_url)
-    return dict(resolution.as_dict())
-
-
-def mlflow_server_backend_runtime(
-    backend: str, settings: dict[str, Any], config_dir: str, uid: int | str
-) -> dict[str, Any]:
-    """The resolved backend's container environment and secret files (runtime_plan)."""
-    return dict(BACKENDS.runtime_plan(backend, settings, config_dir, uid))
-
-
-def mlflow_server_sqlite_in_container(uri: str, container_dir: str) -> str:
-    """A sqlite URI with its path as the container sees it (module_utils: auth)."""
-    return AUTH.sqlite_in_container(uri, container_dir)
 
 
 def mlflow_server_host_path(path: str, container_dir: str, host_dir: str) -> str:
@@ -299,21 +267,6 @@ def mlflow_server_base_image_id(
     return found
 
 
-def mlflow_server_expected_files(
-    paths: list[str], checksums: list[str], uid: int | str
-) -> list[dict[str, Any]]:
-    """Files the container reads, as mlflow_server_drift expects them: 0600, owned by
-    the container's user, with the sha1 of their content on the controller.
-
-    >>> mlflow_server_expected_files(["/d/k.json"], ["ab12"], 10001)
-    [{'path': '/d/k.json', 'state': 'file', 'mode': '0600', 'uid': 10001, 'checksum': 'ab12'}]
-    """
-    return [
-        {"path": path, "state": "file", "mode": "0600", "uid": int(uid), "checksum": checksum}
-        for path, checksum in zip(list(paths), list(checksums), strict=True)
-    ]
-
-
 def mlflow_server_drift(
     expected: list[dict[str, Any]],
     files: list[dict[str, Any]] | None,
@@ -369,11 +322,6 @@ def mlflow_server_drift(
     return drift
 
 
-def mlflow_server_left_out(version: str, profile: str = "server") -> list[str]:
-    """The locked packages the image of this MLflow release and profile leaves out."""
-    return IMAGE.left_out(version, profile)
-
-
 def mlflow_server_ship_ssh_args(given: list[str], compression: bool) -> list[str]:
     """The image archive's transfers' ssh_args (module_utils: image)."""
     return IMAGE.ship_ssh_args(given, compression)
@@ -382,22 +330,15 @@ def mlflow_server_ship_ssh_args(given: list[str], compression: bool) -> list[str
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
-            "mlflow_server_with_opts": mlflow_server_with_opts,
             "mlflow_server_mask": mlflow_server_mask,
             "mlflow_server_published_ports": mlflow_server_published_ports,
             "mlflow_server_mounts": mlflow_server_mounts,
-            "mlflow_server_bind_mounts": mlflow_server_bind_mounts,
             "mlflow_server_health_url_of": mlflow_server_health_url_of,
             "mlflow_server_status": mlflow_server_status,
             "mlflow_server_image_id": mlflow_server_image_id,
             "mlflow_server_base_image_id": mlflow_server_base_image_id,
-            "mlflow_server_expected_files": mlflow_server_expected_files,
             "mlflow_server_drift": mlflow_server_drift,
-            "mlflow_server_left_out": mlflow_server_left_out,
             "mlflow_server_ship_ssh_args": mlflow_server_ship_ssh_args,
-            "mlflow_server_resolve_backend": mlflow_server_resolve_backend,
-            "mlflow_server_backend_runtime": mlflow_server_backend_runtime,
-            "mlflow_server_sqlite_in_container": mlflow_server_sqlite_in_container,
             "mlflow_server_host_path": mlflow_server_host_path,
             "mlflow_server_ini_values": mlflow_server_ini_values,
             "mlflow_server_log_tail": mlflow_server_log_tail,

@@ -48,7 +48,7 @@ def _health_url(bind: str, port: int, tls: bool) -> str:
     return f"{'https' if tls else 'http'}://{host}:{port}/health"
 
 
-def _bind_mounts(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def bind_mounts(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"type": "bind", "source": f["source"], "target": f["target"], "read_only": True}
             for f in files]  # fmt: skip
 
@@ -289,8 +289,8 @@ def complete(
     runtime_files = plan["runtime_files"]
     runtime_contents = [read(f["src"]) for f in runtime_files]
     mounts = (
-        [plan["data_mount"]] + _bind_mounts(runtime_files) + plan["auth"]["mounts"]
-        + plan["database"]["mounts"] + _bind_mounts(plan["backend"]["runtime"]["files"])
+        [plan["data_mount"]] + bind_mounts(runtime_files) + plan["auth"]["mounts"]
+        + plan["database"]["mounts"] + bind_mounts(plan["backend"]["runtime"]["files"])
         + plan["key_store"]["mounts"]
         + [{"type": "bind", "source": dirs["tmp"], "target": "/tmp"}]
     )  # fmt: skip
