@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class Fleet:
     lb_url: str  # https, with a certificate of the scenario's private CA
+    lb_redirect_url: str  # the balancer's plain HTTP port (redirects to HTTPS)
     ca: str  # the CA's certificate (PEM)
     app_urls: dict[str, str]  # inventory name -> URL published on 127.0.0.1
     inventory: str
@@ -100,6 +101,7 @@ def _env(name: str) -> str:
 def fleet() -> Fleet:
     return Fleet(
         lb_url=_env("FLEET_LB_URL"),
+        lb_redirect_url=_env("FLEET_LB_REDIRECT_URL"),
         ca=_env("FLEET_CA"),
         app_urls=json.loads(_env("FLEET_APP_URLS")),
         inventory=_env("FLEET_INVENTORY"),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import re
+import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -135,6 +139,7 @@ def test_a_user_created_through_one_host_logs_in_through_the_other(fleet: Fleet)
     created = requests.post(
         f"{fleet.app_urls[first]}{API}/users/create",
         json={"username": name, "password": password}, auth=fleet.auth, timeout=30,
+        verify=fleet.ca,
     )  # fmt: skip
     assert created.status_code == 200, created.text
     for url in (fleet.app_urls[second], fleet.lb_url):
@@ -182,8 +187,118 @@ def test_a_canary_that_cannot_start_stops_the_rollout(fleet: Fleet) -> None:
     assert after[canary]["cmd"] == before[canary]["cmd"]
     assert after[canary]["image"] == before[canary]["image"]
     assert after[other] == before[other]
-    assert requests.get(f"{fleet.app_urls[canary]}/health", timeout=10).text == "OK"
+    health = requests.get(f"{fleet.app_urls[canary]}/health", timeout=10, verify=fleet.ca)
+    assert health.text == "OK"
     print(f"failed canary: {load.total_requests} requests by 8 clients, "
           f"{len(load.failures)} failed")  # fmt: skip
     assert load.failures == []
     assert load.read_back() == []
+
+
+def test_plain_http_is_redirected_and_https_answers_carry_hsts(fleet: Fleet) -> None:
+    """HAProxy's port 80 only redirects to HTTPS; its HTTPS answers tell browsers to
+    keep to HTTPS (Strict-Transport-Security)."""
+    redirect = requests.get(f"{fleet.lb_redirect_url}{API}/experiments/search?max_results=1",
+                            allow_redirects=False, timeout=10)  # fmt: skip
+    assert redirect.status_code == 301
+    location = redirect.headers["Location"]
+    assert location.startswith("https://"), location
+    assert location.endswith(f"{API}/experiments/search?max_results=1"), location
+    reply = requests.get(f"{fleet.lb_url}/health", timeout=10, verify=fleet.ca)
+    assert reply.headers["Strict-Transport-Security"].startswith("max-age="), reply.headers
+
+
+def test_each_server_listens_on_its_private_address_only_and_over_https(fleet: Fleet) -> None:
+    """A server binds its host's private address (not 0.0.0.0), speaks only HTTPS with a
+    certificate of the fleet's CA, and HAProxy, which verifies it, serves through it."""
+    probe = (
+        "import socket, sys\n"
+        "s = socket.socket()\n"
+        "s.settimeout(5)\n"
+        "sys.stdout.write(str(s.connect_ex(('127.0.0.1', 5005))))\n"
+    )
+    for host, url in fleet.app_urls.items():
+        # On the host itself, nothing listens on loopback's port 5005.
+        refused = fleet.shell(host, f'python3 -c "{probe}"')
+        assert refused != "0", f"{host} answers on 127.0.0.1:5005"
+        assert requests.get(f"{url}/health", timeout=10, verify=fleet.ca).text == "OK"
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"{url.replace('https://', 'http://')}/health", timeout=10)
+    # HAProxy's own view: each server up by its /health check over HTTPS, which passes
+    # only with the server's certificate verified (`ssl verify required`).
+    stats = fleet.shell("fleet-lb", f'python3 -c "{HAPROXY_STAT}"')
+    rows = {row["svname"]: row for row in csv.DictReader(stats.lstrip("# ").splitlines())}
+    config = fleet.shell("fleet-lb", "cat /etc/haproxy/haproxy.cfg")
+    for host in fleet.app_urls:
+        assert (rows[host]["status"], rows[host]["check_status"]) == ("UP", "L7OK"), rows[host]
+        line = next(x for x in config.splitlines() if x.strip().startswith(f"server {host} "))
+        assert " ssl verify required ca-file " in line and f"verifyhost {host}" in line, line
+
+
+# HAProxy's statistics from its admin socket, as CSV (run on the balancer).
+HAPROXY_STAT = (
+    "import socket, sys\n"
+    "s = socket.socket(socket.AF_UNIX)\n"
+    "s.connect('/run/haproxy/admin.sock')\n"
+    "s.sendall(b'show stat\\n')\n"
+    "sys.stdout.write(b''.join(iter(lambda: s.recv(65536), b'')).decode())\n"
+)
+
+
+# Run inside a fleet host, a client address of its own: 13 logins with a wrong password
+# through the balancer, each answer's status and seconds as one JSON line.
+BAD_LOGINS = """
+import base64, json, ssl, time, urllib.error, urllib.request
+context = ssl.create_default_context(cafile="/tmp/fleet-ca.pem")
+context.check_hostname = False
+token = base64.b64encode(b"{user}:not-the-password").decode()
+for _ in range(13):
+    request = urllib.request.Request(
+        "https://fleet-lb/api/2.0/mlflow/experiments/search?max_results=1",
+        headers={{"Authorization": "Basic " + token, "Host": "mlflow.fleet.test"}})
+    started = time.monotonic()
+    try:
+        status = urllib.request.urlopen(request, context=context, timeout=30).status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    print(json.dumps([status, time.monotonic() - started]), flush=True)
+"""
+
+
+def test_a_burst_of_wrong_passwords_is_slowed_while_other_clients_keep_working(
+    fleet: Fleet,
+) -> None:
+    """HAProxy counts failed logins per client address (mlflow_lb_login_failures_limit,
+    10 a minute): past the limit that address's requests are held 5 s and refused with
+    429, so guessing is slow and no longer costs the servers a password hash; a client
+    from another address logs in as usual meanwhile."""
+    host = sorted(fleet.app_urls)[0]
+    subprocess.run(["docker", "cp", fleet.ca, f"{host}:/tmp/fleet-ca.pem"], check=True)
+    answers: list[tuple[int, float]] = []
+    good: list[int] = []
+    done = threading.Event()
+
+    def good_client() -> None:
+        while not done.is_set():
+            reply = requests.get(f"{fleet.lb_url}{API}/experiments/search",
+                                 params={"max_results": 1}, auth=fleet.auth, timeout=30,
+                                 verify=fleet.ca)  # fmt: skip
+            good.append(reply.status_code)
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=good_client)
+    thread.start()
+    try:
+        out = fleet.shell(host, f"python3 - <<'EOF'\n{BAD_LOGINS.format(user=fleet.username)}EOF")
+    finally:
+        done.set()
+        thread.join()
+    for line in out.splitlines():
+        status, seconds = json.loads(line)
+        answers.append((status, seconds))
+    print(f"wrong passwords (status, s): {[(s, round(t, 2)) for s, t in answers]}; "
+          f"the other client meanwhile: {len(good)} requests {sorted(set(good))}")  # fmt: skip
+    assert [status for status, _ in answers] == [401] * 10 + [429] * 3, answers
+    # The refused ones were held (mlflow_lb_login_tarpit, 5 s) before their answer.
+    assert all(seconds >= 4.5 for _, seconds in answers[10:]), answers
+    assert good and set(good) == {200}, good

@@ -47,14 +47,14 @@ def _until(check: Callable[[], bool], since: float, what: str) -> float:
     raise AssertionError(f"{what} did not recover within {RECOVERY_TIMEOUT:.0f} s")
 
 
-def _healthy(url: str) -> bool:
-    return requests.get(f"{url}/health", timeout=2).text == "OK"
+def _healthy(fleet: Fleet, url: str) -> bool:
+    return requests.get(f"{url}/health", timeout=2, verify=fleet.ca).text == "OK"
 
 
 def _writes(fleet: Fleet, url: str, run_id: str) -> bool:
     """One metric logged through `url`, no retry."""
     reply = requests.post(
-        f"{url}{API}/runs/log-metric", auth=fleet.auth, timeout=5,
+        f"{url}{API}/runs/log-metric", auth=fleet.auth, timeout=5, verify=fleet.ca,
         json={"run_id": run_id, "key": "probe", "value": 1.0, "timestamp": 0, "step": 0},
     )  # fmt: skip
     return reply.status_code == 200
@@ -62,7 +62,8 @@ def _writes(fleet: Fleet, url: str, run_id: str) -> bool:
 
 def _lists_artifacts(fleet: Fleet, url: str) -> bool:
     """The server lists its artifact store's root (it reaches S3), no retry."""
-    reply = requests.get(f"{url}/api/2.0/mlflow-artifacts/artifacts", auth=fleet.auth, timeout=10)
+    reply = requests.get(f"{url}/api/2.0/mlflow-artifacts/artifacts", auth=fleet.auth, timeout=10,
+                         verify=fleet.ca)  # fmt: skip
     return reply.status_code == 200
 
 
@@ -95,7 +96,7 @@ def test_a_soak_with_five_faults_loses_no_acknowledged_write(
         # Recovered: Docker has restarted the container (its restart policy: the same
         # container, nothing redeployed it) and the new process answers. A /health right
         # after the kill can still be answered while the processes die.
-        recovered = _until(lambda: restarts() > restarts_before and _healthy(urls[app1]),
+        recovered = _until(lambda: restarts() > restarts_before and _healthy(fleet, urls[app1]),
                            since, f"{app1}'s server")  # fmt: skip
         assert fleet.container_state(app1)["id"] == before[app1]["id"]
         assert restarts() == restarts_before + 1
@@ -106,7 +107,7 @@ def test_a_soak_with_five_faults_loses_no_acknowledged_write(
         stopped = "for i in $(seq 120); do pgrep -x dockerd >/dev/null || exit 0; sleep 0.5; done"
         fleet.shell(app2, f"pkill -TERM -x dockerd; {stopped}; exit 1")
         fleet.shell(app2, "setsid dockerd >>/var/log/dockerd.log 2>&1 </dev/null &")
-        return _until(lambda: _healthy(urls[app2]), since, f"{app2}'s Docker engine")
+        return _until(lambda: _healthy(fleet, urls[app2]), since, f"{app2}'s Docker engine")
 
     def database() -> float:
         since = time.monotonic()
@@ -141,7 +142,8 @@ def test_a_soak_with_five_faults_loses_no_acknowledged_write(
         no_retry.extend([load.total_requests, load.failures, load.read_back()])
         # Recovered: the rollout is done and every host answers; the bound is on what
         # follows the playbook (its own length depends on the host's load).
-        _until(lambda: all(_healthy(u) for u in urls.values()), time.monotonic(), "the redeploy")
+        _until(lambda: all(_healthy(fleet, u) for u in urls.values()), time.monotonic(),
+               "the redeploy")  # fmt: skip
         return time.monotonic() - since
 
     faults: list[tuple[str, Callable[[], float]]] = [
