@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from inputs import certificate, certificate_authority
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -53,13 +55,28 @@ def _env() -> dict[str, str]:
             "ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"}  # fmt: skip
 
 
+def _certificates(inventory: Path, directory: Path) -> Path:
+    """What an operator puts in files/<env>/ (env_files_dir): a CA (ca.pem) and, signed
+    by it, each server's certificate naming the host (NAME.pem, NAME.key), generated here
+    into the test's own directory."""
+    directory.mkdir()
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
+    ca = certificate_authority(directory)
+    for name in hosts["all"]["children"]["mlflow_servers"]["hosts"]:
+        certificate(directory, name, ca=ca, dns=(name,))
+    return directory
+
+
 def _validate(inventory: Path, password: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """The role's validation over every server of the inventory (validate_inventory.yml)."""
+    """The role's validation over every server of the inventory (validate_inventory.yml),
+    with the environment's certificates in place (env_files_dir)."""
+    files = _certificates(inventory, tmp_path / "files")
     return subprocess.run(
         [str(BIN / "ansible-playbook"), str(ROOT / "tests/unit/validate_inventory.yml"),
          "-i", str(inventory), "--vault-password-file", str(password),
          "-e", f"ansible_python_interpreter={sys.executable}",
-         "-e", f"mlflow_server_data_dir={tmp_path / 'data'}"],
+         "-e", f"mlflow_server_data_dir={tmp_path / 'data'}",
+         "-e", f"env_files_dir={files}"],
         capture_output=True, text=True, cwd=ROOT, env=_env(),
     )  # fmt: skip
 
