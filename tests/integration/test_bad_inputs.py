@@ -7,9 +7,13 @@ data dir, the host's users. The server keeps answering throughout."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import re
+import shutil
+import socket
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from typing import Any
 import docker
 import pytest
 from conftest import Deployment, assert_no_secret, recap_count, run_playbook, wait_healthy
-from inputs import ADMIN, FAKE_SECRETS, REPLICAS, STAND_IN_FILE, TLS
+from inputs import ADMIN, FAKE_SECRETS, REPLICAS, STAND_IN_FILE, TLS, certificate
 
 pytestmark = pytest.mark.default_scenario
 
@@ -29,6 +33,19 @@ HOSTILE = "x y'\"$(touch /tmp/pwned)%s"
 # The scenario's server listens on loopback; these cases open it to every address.
 EXPOSED = {"mlflow_server_bind_address": "0.0.0.0"}
 SHORT_FLASK_KEY = "fake-short-flask-key"  # pragma: allowlist secret
+
+# Certificates that cannot serve, generated for this run outside the checkout: expired,
+# and one whose key is another certificate's.
+CERTIFICATES = Path(tempfile.mkdtemp(prefix="bad-inputs-tls-"))
+atexit.register(shutil.rmtree, CERTIFICATES, ignore_errors=True)
+GOOD_PAIR = certificate(CERTIFICATES, "good")
+EXPIRED = certificate(CERTIFICATES, "expired", days=(-30, -2))
+MISMATCHED = certificate(CERTIFICATES, "mismatched", key_of="good")
+
+# A port another process listens on for the whole run (this test's own socket).
+TAKEN = socket.create_server(("127.0.0.1", 0))
+atexit.register(TAKEN.close)
+TAKEN_PORT = TAKEN.getsockname()[1]
 
 # id -> (inputs, words the message must hold)
 CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
@@ -130,6 +147,18 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
                          ["/nonexistent/cert.pem", "PEM files on the controller"]),
     "tls-under-waitress": ({**TLS, "mlflow_server_extra_args": ["--waitress-opts", "--threads 4"]},
                            ["(--waitress-opts in mlflow_server_extra_args) serves no TLS"]),
+    "tls-key-of-another-certificate": ({"mlflow_server_tls_certificate": str(MISMATCHED[0]),
+                                        "mlflow_server_tls_key": str(MISMATCHED[1])},
+                                       ["mlflow_server_tls_key is not the key of",
+                                        "mlflow_server_tls_certificate=", "Nothing was changed"]),
+    "tls-expired-certificate": ({"mlflow_server_tls_certificate": str(EXPIRED[0]),
+                                 "mlflow_server_tls_key": str(EXPIRED[1])},
+                                [f"mlflow_server_tls_certificate={EXPIRED[0]} expired on",
+                                 "a current PEM certificate"]),
+    # Runtime faults found before anything changes.
+    "port-taken-by-another-process": ({"mlflow_server_port": TAKEN_PORT},
+                                      [f"Another process listens on 127.0.0.1:{TAKEN_PORT}",
+                                       "mlflow_server_port", "the running server keeps serving"]),
     # Closed by default: another address without auth and TLS needs the explicit switch.
     "open-by-default": (EXPOSED, ["mlflow_server_bind_address=0.0.0.0", "with no authentication",
                                   "mlflow_server_auth_enabled", "127.0.0.1",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from inputs import ADMIN, FAKE_SECRETS, REPLICAS
+from inputs import ADMIN, FAKE_SECRETS, REPLICAS, certificate
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles/mlflow_server"
@@ -156,3 +156,21 @@ def test_the_image_tag_names_the_base_image_and_nothing_else_moves_it() -> None:
     assert first["deploy_digest"] == again["deploy_digest"]
     assert other_base["image"]["tag"] != first["image"]["tag"]
     assert first["image"]["tag"].startswith(f"{first['version']}-")
+
+
+def test_a_certificate_and_key_that_cannot_serve_are_named(tmp_path: Path) -> None:
+    """The pair validation checks before anything changes: each problem names the
+    variable; a good pair, and missing files (another check's), pass."""
+    good = certificate(tmp_path, "good")
+    expired = certificate(tmp_path, "expired", days=(-10, -1))
+    early = certificate(tmp_path, "early", days=(1, 10))
+    mismatched = certificate(tmp_path, "mismatched", key_of="good")
+    assert options.tls_problem(*map(str, good)) == ""
+    assert options.tls_problem("/nonexistent.pem", "/nonexistent.key") == ""
+    assert "expired on" in options.tls_problem(*map(str, expired))
+    assert "is valid only from" in options.tls_problem(*map(str, early))
+    problem = options.tls_problem(*map(str, mismatched))
+    assert problem.startswith("mlflow_server_tls_key is not the key of"), problem
+    not_pem = options.tls_problem(__file__, str(good[1]))
+    assert not_pem == f"mlflow_server_tls_certificate={__file__} is not a PEM certificate"
+    assert "not a PEM private key" in options.tls_problem(str(good[0]), __file__)

@@ -10,6 +10,63 @@ from typing import Any
 
 from packaging.version import Version
 
+
+def tls_problem(certificate_path: str, key_path: str, now: Any = None) -> str:
+    """What is wrong with the server's certificate and key (PEM files on the controller),
+    or "": not a PEM certificate or key, a key that is not the certificate's, a certificate
+    not valid yet or expired. A server with such a pair starts and then fails every TLS
+    handshake (or clients refuse it); validation refuses it first. Missing files and a
+    controller without `cryptography` are left to the other checks ("")."""
+    try:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:
+        return ""
+    try:
+        with open(certificate_path, "rb") as handle:
+            certificate_pem = handle.read()
+        with open(key_path, "rb") as handle:
+            key_pem = handle.read()
+    except OSError:
+        return ""
+    try:
+        certificate = x509.load_pem_x509_certificate(certificate_pem)
+    except ValueError:
+        return f"mlflow_server_tls_certificate={certificate_path} is not a PEM certificate"
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        return (
+            "mlflow_server_tls_key is not a PEM private key without a passphrase"
+            " (the server cannot ask for one)"
+        )
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.DER
+    if key.public_key().public_bytes(encoding, public) != certificate.public_key().public_bytes(
+        encoding, public
+    ):
+        return (
+            "mlflow_server_tls_key is not the key of"
+            f" mlflow_server_tls_certificate={certificate_path} (its public key is another)"
+        )
+    now = now or datetime.datetime.now(datetime.UTC)
+    not_before = certificate.not_valid_before_utc
+    not_after = certificate.not_valid_after_utc
+    if now > not_after:
+        return (
+            f"mlflow_server_tls_certificate={certificate_path} expired on"
+            f" {not_after:%Y-%m-%d %H:%M} UTC"
+        )
+    if now < not_before:
+        return (
+            f"mlflow_server_tls_certificate={certificate_path} is valid only from"
+            f" {not_before:%Y-%m-%d %H:%M} UTC"
+        )
+    return ""
+
+
 # Where the server's TLS files are mounted (read-only) in the container.
 TLS_CERTIFICATE = "/run/secrets/tls-certificate.pem"
 TLS_KEY = "/run/secrets/tls-key.pem"

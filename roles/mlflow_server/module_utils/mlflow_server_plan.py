@@ -167,6 +167,12 @@ def decide(inputs: Mapping[str, Any]) -> dict[str, Any]:
         "lock_file": image.lock_file(str(inputs["role_path"]), version),
         "backend": {**resolution, "runtime": runtime, "needs": needs},
         "tls_enabled": tls,
+        "tls_problem": options.tls_problem(
+            str(inputs.get("mlflow_server_tls_certificate") or ""),
+            str(inputs.get("mlflow_server_tls_key") or ""),
+        )
+        if tls
+        else "",
         "health_url": health_url,
         "api_url": re.sub(r"/health$", "", health_url),
         "app_server": server,
