@@ -44,6 +44,10 @@ def test_a_wrong_key_fails_the_deploy_and_the_server_keeps_serving(
     """A connection string whose key the account does not have: the deploy's artifact
     probe through the new server fails, the previous container (and its connection
     string) serve again, and nothing of either key is printed."""
+    secret_file = deployment.data_dir.parent / "config" / CONNECTION_FILE
+    # An earlier deploy cut off before its cleanup left the copy of a replaced secret.
+    stale = secret_file.with_name(f"{CONNECTION_FILE}.4242.2026-01-01@00:00:00~")
+    stale.write_text("the secret an interrupted deploy replaced")
     wrong_key = uuid.uuid4().hex * 2  # valid base64, not the account's key
     wrong = deployment.azure_connection_string.replace(account_key(deployment), wrong_key)
     engine = docker.from_env()
@@ -59,6 +63,5 @@ def test_a_wrong_key_fails_the_deploy_and_the_server_keeps_serving(
     wait_healthy(deployment.url)
     after = engine.containers.get(deployment.container).attrs
     assert after["Image"] == before["Image"]
-    secret_file = deployment.data_dir.parent / "config" / CONNECTION_FILE
     assert secret_file.read_text() == deployment.azure_connection_string
     assert not list(secret_file.parent.glob(f"{CONNECTION_FILE}.*")), "a copy of the key is left"
